@@ -1,0 +1,18 @@
+"""Template context every page needs: the user's role and the store switcher."""
+
+from django.http import HttpRequest
+
+from .access import SESSION_STORE_KEY, access_for, stores_for
+
+
+def access(request: HttpRequest) -> dict:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"user_role": None}
+    acc = access_for(user)
+    context = {"user_role": acc.role, "user_access": acc}
+    if acc.role is not None:
+        stores = list(stores_for(user).only("pk", "code", "name"))
+        context["switchable_stores"] = stores if len(stores) > 1 else []
+        context["active_store_code"] = request.session.get(SESSION_STORE_KEY, "")
+    return context

@@ -1,0 +1,252 @@
+"""The central customer file: stores, who works where, customers and their tickets.
+
+This app depends on nothing else of ours; loyalty and outreach build on it.
+Invariants live in the database (unique and check constraints); the Python
+validation in forms is a courtesy on top.
+"""
+
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+
+def validate_time_zone(value: str) -> None:
+    """Refuse a time zone name the IANA database does not know."""
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(tz)s is not a known time zone."), params={"tz": value})
+
+
+class Role(models.TextChoices):
+    """What a member of staff may do. Ordered from least to most access."""
+
+    STAFF = "staff", _("Staff")
+    MANAGER = "manager", _("Manager")
+    OWNER = "owner", _("Owner")
+
+
+ROLE_RANK = {Role.STAFF: 1, Role.MANAGER: 2, Role.OWNER: 3}
+
+
+class Channel(models.TextChoices):
+    """How a customer prefers to be reached."""
+
+    EMAIL = "email", _("Email")
+    POST = "post", _("Post / handwritten card")
+    SMS = "sms", _("SMS")
+    PHONE = "phone", _("Phone call")
+
+
+class Store(models.Model):
+    """One shop of the chain. Its time zone decides what a "day" (a visit) is."""
+
+    code = models.CharField(
+        _("code"),
+        max_length=16,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9][A-Z0-9_-]*$", _("Use capital letters, digits, - or _."))],
+        help_text=_("Short code used by the POS and in imports, e.g. CHZ."),
+    )
+    name = models.CharField(_("name"), max_length=120)
+    address = models.TextField(_("address"), blank=True)
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC", validators=[validate_time_zone])
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default="USD",
+        validators=[RegexValidator(r"^[A-Z]{3}$", _("Use a three-letter ISO 4217 code."))],
+    )
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        default="US",
+        validators=[RegexValidator(r"^[A-Z]{2}$", _("Use a two-letter ISO 3166 code."))],
+        help_text=_("Decides the phone number region."),
+    )
+    locale = models.CharField(_("language"), max_length=10, default="en")
+    margin = models.DecimalField(
+        _("gross margin"),
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.300"),
+        help_text=_("Share of the ticket that is margin, used for lifetime value (0.300 = 30 %)."),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        constraints = [
+            models.CheckConstraint(condition=Q(margin__gte=0) & Q(margin__lte=1), name="store_margin_0_1"),
+            models.CheckConstraint(condition=~Q(code=""), name="store_code_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Membership(models.Model):
+    """A user's role. Owners hold one chain-wide row (no store); others one row per store."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, null=True, blank=True, related_name="memberships")
+    role = models.CharField(_("role"), max_length=10, choices=Role.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    on_leave = models.BooleanField(_("on leave"), default=False, help_text=_("Gets no notes to write."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        constraints = [
+            # Owners see the whole chain, so their row names no store; everyone else works in one.
+            models.CheckConstraint(
+                condition=(Q(role=Role.OWNER) & Q(store__isnull=True)) | (~Q(role=Role.OWNER) & Q(store__isnull=False)),
+                name="membership_owner_has_no_store",
+            ),
+            models.UniqueConstraint(fields=["user", "store"], name="membership_user_store_unique"),
+            models.UniqueConstraint(
+                fields=["user"], condition=Q(store__isnull=True), name="membership_one_owner_row_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.store.code if self.store_id else _("all stores")
+        return f"{self.user_id} · {self.get_role_display()} · {where}"
+
+
+class CustomerQuerySet(models.QuerySet):
+    def for_stores(self, stores) -> "CustomerQuerySet":
+        """Customers whose home store is one of ``stores`` (a queryset or list of Store)."""
+        return self.filter(home_store__in=stores)
+
+
+class Customer(models.Model):
+    """A person in the shop's customer file."""
+
+    first_name = models.CharField(_("first name"), max_length=80)
+    last_name = models.CharField(_("last name"), max_length=80, blank=True)
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, help_text=_("Stored in E.164, e.g. +998901234567."))
+    city = models.CharField(_("city"), max_length=80, blank=True)
+    postal_address = models.TextField(_("postal address"), blank=True)
+    birthday = models.DateField(_("birthday"), null=True, blank=True)
+    preferred_language = models.CharField(_("preferred language"), max_length=10, blank=True)
+    preferred_channel = models.CharField(
+        _("preferred contact"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    home_store = models.ForeignKey(
+        Store, on_delete=models.PROTECT, related_name="customers", verbose_name=_("home store")
+    )
+    created_at = models.DateTimeField(_("created"), db_default=models.functions.Now())
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [
+            models.Index(fields=["home_store", "last_name"], name="customer_store_name_idx"),
+            models.Index(fields=["email"], name="customer_email_idx"),
+            models.Index(fields=["phone"], name="customer_phone_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("customers:detail", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class TicketQuerySet(models.QuerySet):
+    def for_stores(self, stores) -> "TicketQuerySet":
+        return self.filter(store__in=stores)
+
+    def sales(self) -> "TicketQuerySet":
+        return self.filter(is_return=False)
+
+
+class PurchaseTicket(models.Model):
+    """One receipt from the till. Returns carry a negative total and may point at the sale they undo."""
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("store"))
+    number = models.CharField(_("ticket number"), max_length=64)
+    purchased_at = models.DateTimeField(_("purchased at"))
+    total = models.DecimalField(_("total"), max_digits=12, decimal_places=2)
+    items = models.PositiveIntegerField(_("items"), default=1)
+    served_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets_served",
+        verbose_name=_("served by"),
+    )
+    # Nullable: anonymous sales count for the store, and erasure unlinks tickets
+    # from the person while keeping the store's figures.
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("customer"),
+    )
+    is_return = models.BooleanField(_("return"), default=False)
+    original = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="returns",
+        verbose_name=_("original ticket"),
+    )
+    created_at = models.DateTimeField(db_default=models.functions.Now())
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-purchased_at", "-id"]
+        verbose_name = _("purchase ticket")
+        verbose_name_plural = _("purchase tickets")
+        constraints = [
+            # The POS may retry: the same ticket number in the same store is one ticket.
+            models.UniqueConstraint(fields=["store", "number"], name="ticket_store_number_unique"),
+            models.CheckConstraint(
+                condition=(Q(is_return=False) & Q(total__gte=0)) | (Q(is_return=True) & Q(total__lte=0)),
+                name="ticket_sign_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(original__isnull=True) | Q(is_return=True), name="ticket_only_returns_have_original"
+            ),
+            models.CheckConstraint(condition=~Q(original=models.F("pk")), name="ticket_not_its_own_original"),
+            models.CheckConstraint(condition=~Q(number=""), name="ticket_number_not_empty"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "purchased_at"], name="ticket_customer_time_idx"),
+            models.Index(fields=["store", "purchased_at"], name="ticket_store_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store.code}/{self.number}"
+
+    @property
+    def local_date(self):
+        """The calendar day of the purchase in the store's time zone (what a "visit" counts)."""
+        return self.purchased_at.astimezone(self.store.tz).date()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# `make demo`: migrate, load demo data once, serve on http://127.0.0.1:8000.
+# Embedded default unless DATABASE_URL / CELERY_BROKER_URL are set; with a broker
+# it also runs a Celery worker and beat, stopped when the server stops.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export DEBUG=${DEBUG:-true}
+$PY manage.py migrate --noinput
+$PY manage.py load_demo_data --if-empty
+pids=()
+cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+if [ -n "${CELERY_BROKER_URL:-${REDIS_URL:-}}" ]; then
+  .venv/bin/celery -A crm worker --loglevel=INFO --concurrency=2 & pids+=($!)
+  .venv/bin/celery -A crm beat --loglevel=INFO --schedule="${TMPDIR:-/tmp}/regulars-celerybeat" & pids+=($!)
+fi
+echo
+echo "Regulars is running on http://127.0.0.1:8000 — demo logins are listed in README.md (password: ${DEMO_PASSWORD:-regulars-demo})"
+echo
+$PY manage.py runserver 127.0.0.1:${PORT:-8000}

@@ -1,0 +1,138 @@
+"""Shared fixtures: the PostgreSQL guard, named personas, a fixed clock.
+
+Personas (STYLE.md): ``owner``, ``manager``, ``staff``, ``staff_of_other_store``
+for people who use Regulars; ``best_regular``, ``lapsed_regular``,
+``two_visit_customer``, ``one_timer`` for customers, each with a visit history
+relative to ``AS_OF``.
+"""
+
+import datetime as dt
+
+import pytest
+from django.conf import settings
+
+from customers.models import Role
+from tests.factories import TEST_PASSWORD, CustomerFactory, MembershipFactory, StoreFactory, UserFactory, visits
+
+AS_OF = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
+"""The fixed "now" of the test suite. Only interfaces call timezone.now()."""
+
+
+def pytest_configure(config):
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        raise pytest.UsageError(
+            f"The test suite runs against PostgreSQL only (got {engine}). Use `make test`, or set "
+            "DATABASE_URL=postgres://... ; the embedded SQLite default is covered by the smoke test."
+        )
+    # Hashing test passwords with PBKDF2 would cost ~0.3 s per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def as_of() -> dt.datetime:
+    return AS_OF
+
+
+@pytest.fixture
+def password() -> str:
+    return TEST_PASSWORD
+
+
+# --- Stores and the people who work there -------------------------------------------
+
+
+@pytest.fixture
+def store(db):
+    return StoreFactory(code="CHZ", name="Chilonzor", time_zone="Asia/Tashkent", currency="UZS", country="UZ")
+
+
+@pytest.fixture
+def other_store(db):
+    return StoreFactory(code="YUN", name="Yunusobod", time_zone="Asia/Tashkent", currency="UZS", country="UZ")
+
+
+@pytest.fixture
+def owner(db):
+    user = UserFactory(username="olga.owner")
+    MembershipFactory(user=user, store=None, role=Role.OWNER)
+    return user
+
+
+@pytest.fixture
+def manager(store):
+    user = UserFactory(username="dilnoza.manager")
+    MembershipFactory(user=user, store=store, role=Role.MANAGER)
+    return user
+
+
+@pytest.fixture
+def staff(store):
+    user = UserFactory(username="anna.staff")
+    MembershipFactory(user=user, store=store, role=Role.STAFF)
+    return user
+
+
+@pytest.fixture
+def staff_of_other_store(other_store):
+    user = UserFactory(username="bekzod.staff")
+    MembershipFactory(user=user, store=other_store, role=Role.STAFF)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    """A valid login with no membership anywhere (a former employee, say)."""
+    return UserFactory(username="former.employee")
+
+
+# --- Customers with a visit history ---------------------------------------------------
+
+
+def _days_before(as_of: dt.datetime, offsets: list[int]) -> list[dt.date]:
+    return [(as_of - dt.timedelta(days=o)).date() for o in offsets]
+
+
+@pytest.fixture
+def best_regular(store):
+    """Comes every week for a year, last seen 3 days ago."""
+    customer = CustomerFactory(first_name="Jasur", last_name="Toshmatov", home_store=store)
+    visits(customer, _days_before(AS_OF, list(range(3, 365, 7))))
+    return customer
+
+
+@pytest.fixture
+def lapsed_regular(store):
+    """Came every week for eight months, then stopped: last visit 9 weeks ago."""
+    customer = CustomerFactory(first_name="Elena", last_name="Petrova", home_store=store, preferred_language="ru")
+    visits(customer, _days_before(AS_OF, list(range(63, 300, 7))))
+    return customer
+
+
+@pytest.fixture
+def two_visit_customer(store):
+    """Came twice, long ago: never a lapsed regular, whatever the gap."""
+    customer = CustomerFactory(first_name="Farrukh", last_name="Aliev", home_store=store)
+    visits(customer, _days_before(AS_OF, [200, 190]))
+    return customer
+
+
+@pytest.fixture
+def one_timer(store):
+    customer = CustomerFactory(first_name="Malika", last_name="Yusupova", home_store=store)
+    visits(customer, _days_before(AS_OF, [120]))
+    return customer
+
+
+# --- Logged-in clients ------------------------------------------------------------------
+
+
+@pytest.fixture
+def login(client):
+    """``login(user)`` → the Django test client logged in as ``user``."""
+
+    def _login(user):
+        client.force_login(user)
+        return client
+
+    return _login

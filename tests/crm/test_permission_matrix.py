@@ -1,0 +1,148 @@
+"""The permission matrix: every URL pattern × every role × own / other store.
+
+This file is the access spec. Each named URL of the project must appear in
+MATRIX (or be covered by a namespace rule); a new view that is not listed here
+fails ``test_every_url_pattern_is_in_the_matrix``.
+
+Outcomes:
+- anonymous → the login page for protected views (302 to /accounts/login/);
+- a role below the view's minimum, or no membership at all → 403;
+- an object from a store the user does not work in → 404 (we never confirm it exists);
+- otherwise the view's success status.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from customers.models import Role
+from tests.factories import CustomerFactory, TicketFactory
+
+ROLE_ORDER = [Role.STAFF, Role.MANAGER, Role.OWNER]
+
+
+@dataclass(frozen=True)
+class Case:
+    """How to call one URL and who may."""
+
+    min_role: Role | None  # None: public
+    kwargs: Callable[[dict], dict] = lambda w: {}
+    method: str = "get"
+    data: Callable[[dict], dict] = lambda w: {}
+    ok: int = 200
+    # The URL points at an object of store A: users of store B get 404.
+    scoped: bool = False
+    # Public views that answer a logged-in user differently (e.g. login redirects).
+    ok_logged_in: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+MATRIX: dict[str, Case] = {
+    # Public
+    "login": Case(None, ok_logged_in=302),
+    "logout": Case(None, method="post", ok=302),
+    "password_reset": Case(None),
+    "password_reset_done": Case(None),
+    "password_reset_confirm": Case(None, kwargs=lambda w: {"uidb64": "MQ", "token": "bad-token"}),
+    "password_reset_complete": Case(None),
+    "set_language": Case(None, method="post", data=lambda w: {"language": "fa", "next": "/"}, ok=302),
+    "healthz": Case(None),
+    # Staff and up
+    "home": Case(Role.STAFF),
+    "customers:list": Case(Role.STAFF),
+    "customers:detail": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+    "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
+}
+
+# Whole namespaces handled by one rule: Django's admin is for superusers only,
+# and none of the shop roles is a superuser.
+NAMESPACE_RULES = {"admin"}
+
+
+def _url_names(patterns=None, prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for p in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(p, URLResolver):
+            ns = f"{prefix}{p.namespace}:" if p.namespace else prefix
+            names |= _url_names(p.url_patterns, ns)
+        elif isinstance(p, URLPattern):
+            names.add(f"{prefix}{p.name}" if p.name else f"{prefix}<unnamed {p.pattern}>")
+    return names
+
+
+def test_every_url_pattern_is_in_the_matrix():
+    names = {n for n in _url_names() if n.split(":")[0] not in NAMESPACE_RULES}
+    missing = sorted(names - set(MATRIX))
+    assert not missing, f"URL patterns with no row in the permission matrix: {missing}"
+    stale = sorted(set(MATRIX) - names)
+    assert not stale, f"Matrix rows for URLs that no longer exist: {stale}"
+
+
+@pytest.fixture
+def world(store, other_store, owner, manager, staff, staff_of_other_store, outsider):
+    customer = CustomerFactory(home_store=store)
+    return {
+        "store": store,
+        "other_store": other_store,
+        "customer": customer,
+        "ticket": TicketFactory(customer=customer, store=store),
+        "users": {
+            "staff": staff,
+            "manager": manager,
+            "owner": owner,
+            "staff_of_other_store": staff_of_other_store,
+            "outsider": outsider,
+        },
+    }
+
+
+ROLE_OF = {
+    "staff": Role.STAFF,
+    "manager": Role.MANAGER,
+    "owner": Role.OWNER,
+    "staff_of_other_store": Role.STAFF,
+    "outsider": None,
+}
+
+
+def _expected(case: Case, who: str) -> int:
+    if who == "anonymous":
+        return case.ok if case.min_role is None else 302
+    if case.min_role is None:
+        return case.ok_logged_in or case.ok
+    role = ROLE_OF[who]
+    if role is None or ROLE_ORDER.index(role) < ROLE_ORDER.index(case.min_role):
+        return 403
+    if case.scoped and who == "staff_of_other_store":
+        return 404
+    return case.ok
+
+
+def _call(client, name: str, case: Case, world: dict):
+    url = reverse(name, kwargs=case.kwargs(world))
+    return getattr(client, case.method)(url, case.data(world)), url
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["anonymous", *ROLE_OF])
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_permission_matrix(client, world, name, who):
+    case = MATRIX[name]
+    if who != "anonymous":
+        client.force_login(world["users"][who])
+    response, url = _call(client, name, case, world)
+    expected = _expected(case, who)
+    assert response.status_code == expected, f"{who} {case.method.upper()} {url}"
+    if who == "anonymous" and case.min_role is not None:
+        assert response["Location"].startswith(reverse("login")), "anonymous users go to the login page"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["staff", "manager", "owner"])
+def test_shop_roles_cannot_open_django_admin(client, world, who):
+    client.force_login(world["users"][who])
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
