@@ -5,6 +5,7 @@ Invariants live in the database (unique and check constraints); the Python
 validation in forms is a courtesy on top.
 """
 
+import secrets
 import zoneinfo
 from decimal import Decimal
 
@@ -126,6 +127,27 @@ class Membership(models.Model):
         return f"{self.user_id} · {self.get_role_display()} · {where}"
 
 
+def ean13_check_digit(body: str) -> str:
+    """The EAN-13 check digit for a 12-digit ``body``."""
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return str((10 - total % 10) % 10)
+
+
+def card_number_is_valid(number: str) -> bool:
+    """A card number is a valid EAN-13 (so any till scanner reads the printed barcode)."""
+    return len(number) == 13 and number.isdigit() and ean13_check_digit(number[:12]) == number[12]
+
+
+def new_card_number() -> str:
+    """A random loyalty card number: an EAN-13 in the "2" prefix range GS1 reserves for in-store use.
+
+    Eleven random digits give 10^11 numbers; the unique constraint catches the
+    rare collision and the sign-up service retries.
+    """
+    body = "2" + "".join(secrets.choice("0123456789") for _ in range(11))
+    return body + ean13_check_digit(body)
+
+
 class CustomerQuerySet(models.QuerySet):
     def for_stores(self, stores) -> "CustomerQuerySet":
         """Customers whose home store is one of ``stores`` (a queryset or list of Store)."""
@@ -149,6 +171,16 @@ class Customer(models.Model):
     home_store = models.ForeignKey(
         Store, on_delete=models.PROTECT, related_name="customers", verbose_name=_("home store")
     )
+    # Printed on the loyalty card as a barcode/QR; generated on first save.
+    card_number = models.CharField(_("loyalty card"), max_length=20, unique=True, default=new_card_number)
+    referred_by = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="referrals",
+        verbose_name=_("referred by"),
+    )
     created_at = models.DateTimeField(_("created"), db_default=models.functions.Now())
 
     objects = CustomerQuerySet.as_manager()
@@ -161,6 +193,10 @@ class Customer(models.Model):
             models.Index(fields=["home_store", "last_name"], name="customer_store_name_idx"),
             models.Index(fields=["email"], name="customer_email_idx"),
             models.Index(fields=["phone"], name="customer_phone_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(card_number=""), name="customer_card_not_empty"),
+            models.CheckConstraint(condition=~Q(referred_by=models.F("pk")), name="customer_not_own_referrer"),
         ]
 
     def __str__(self) -> str:
@@ -250,3 +286,41 @@ class PurchaseTicket(models.Model):
     def local_date(self):
         """The calendar day of the purchase in the store's time zone (what a "visit" counts)."""
         return self.purchased_at.astimezone(self.store.tz).date()
+
+
+def _hash_token(raw: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A per-store key for a POS system. Only its hash is stored; the key is shown once."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("store"))
+    name = models.CharField(_("name"), max_length=80, help_text=_("Which till or POS system uses it."))
+    prefix = models.CharField(max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["store", "name"]
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+
+    def __str__(self) -> str:
+        return f"{self.store.code} · {self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, *, store: Store, name: str, by=None) -> tuple["ApiToken", str]:
+        """Create a token; return it with the raw key (the only time the key is known)."""
+        raw = "rg_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(store=store, name=name, prefix=raw[3:11], key_hash=_hash_token(raw), created_by=by)
+        return token, raw
+
+    @classmethod
+    def find_active(cls, raw: str) -> "ApiToken | None":
+        return cls.objects.select_related("store").filter(key_hash=_hash_token(raw), revoked_at__isnull=True).first()

@@ -1,0 +1,21 @@
+"""Signals the customer file sends for fan-out it must not know about.
+
+``tickets_created`` is sent once per batch, **after commit**, by every path that
+creates tickets (CSV import, POS API, staff form, demo data is exempt): loyalty
+earns points from it, segmentation marks the customers as changed. Receivers get
+``ticket_ids`` (a list of PurchaseTicket ids) and must be idempotent: a receiver
+may see the same id twice after a retry.
+"""
+
+from django.dispatch import Signal
+
+tickets_created = Signal()  # kwargs: ticket_ids: list[int]
+
+
+def send_tickets_created(ticket_ids: list[int]) -> None:
+    """Send ``tickets_created`` once the surrounding transaction commits."""
+    from django.db import transaction
+
+    if ticket_ids:
+        ids = list(ticket_ids)
+        transaction.on_commit(lambda: tickets_created.send(sender=None, ticket_ids=ids))
