@@ -19,3 +19,13 @@ def send_tickets_created(ticket_ids: list[int]) -> None:
     if ticket_ids:
         ids = list(ticket_ids)
         transaction.on_commit(lambda: tickets_created.send(sender=None, ticket_ids=ids))
+
+
+customer_created = Signal()  # kwargs: customer_id: int, source: str ("signup", "staff", "import", "api")
+
+
+def send_customer_created(customer_id: int, source: str) -> None:
+    """Send ``customer_created`` after commit (loyalty grants the welcome bonus from it)."""
+    from django.db import transaction
+
+    transaction.on_commit(lambda: customer_created.send(sender=None, customer_id=customer_id, source=source))

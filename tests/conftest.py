@@ -7,6 +7,9 @@ relative to ``AS_OF``.
 """
 
 import datetime as dt
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -136,3 +139,68 @@ def login(client):
         return client
 
     return _login
+
+
+# --- Browser harness ----------------------------------------------------------------------
+# Python Playwright driving Debian's Chromium (browser downloads are impossible here).
+# Tests marked ``browser`` get ``page`` (a fresh context each) against pytest-django's
+# ``live_server``; screenshots go to test-artifacts/ for a person to look at.
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(15_000)
+    pg = context.new_page()
+    yield pg
+    context.close()
+
+
+@pytest.fixture
+def browser_login(page, password):
+    """``browser_login(user)`` logs ``user`` in through the real login form."""
+
+    def _login(user):
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", user.get_username())
+        page.fill("input[name=password]", password)
+        page.click("button[type=submit]")
+        page.wait_for_load_state()
+        return page
+
+    return _login
+
+
+@pytest.fixture
+def screenshot(page):
+    """``screenshot("name")`` saves a full-page PNG under test-artifacts/."""
+
+    def _shot(name: str) -> Path:
+        ARTIFACTS.mkdir(exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return _shot
