@@ -173,6 +173,8 @@ class Customer(models.Model):
     )
     # Printed on the loyalty card as a barcode/QR; generated on first save.
     card_number = models.CharField(_("loyalty card"), max_length=20, unique=True, default=new_card_number)
+    # Created from a POS ticket with only a card, email or phone: staff should complete the record.
+    details_missing = models.BooleanField(_("details missing"), default=False)
     referred_by = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -324,3 +326,62 @@ class ApiToken(models.Model):
     @classmethod
     def find_active(cls, raw: str) -> "ApiToken | None":
         return cls.objects.select_related("store").filter(key_hash=_hash_token(raw), revoked_at__isnull=True).first()
+
+
+class AuditEntry(models.Model):
+    """Who did what to whom: merges, erasures, consent changes, exports, point adjustments, role changes.
+
+    Append-only. ``target_id`` and ``details`` carry ids and counts, never personal data,
+    so the log survives an erasure without keeping what was erased.
+    """
+
+    class Action(models.TextChoices):
+        MERGE = "merge", _("Customers merged")
+        ERASE = "erase", _("Customer erased")
+        DATA_EXPORT = "data_export", _("Personal data exported")
+        CONSENT = "consent", _("Consent changed")
+        EXPORT = "export", _("Customer list exported")
+        POINTS_ADJUST = "points_adjust", _("Points adjusted")
+        ROLE = "role", _("Role changed")
+        IMPORT = "import", _("Tickets imported")
+        OTHER = "other", _("Other")
+
+    at = models.DateTimeField(_("when"), db_default=models.functions.Now(), db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    store = models.ForeignKey(Store, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        indexes = [models.Index(fields=["action", "at"], name="audit_action_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}#{self.target_id}"
+
+
+class IdempotencyRecord(models.Model):
+    """The remembered answer to a POS request that carried an ``Idempotency-Key`` header.
+
+    Same key + same body → the stored answer; same key + another body → 422.
+    Unique per scope (the API token or user) and key, so two tills cannot collide.
+    """
+
+    scope = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=models.functions.Now())
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="idempotency_scope_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope}:{self.key}"
