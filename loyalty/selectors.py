@@ -229,3 +229,21 @@ def store_get(*, user, pk: int) -> Store:
 
 def entry_kind_label(kind: str) -> str:
     return EntryKind(kind).label
+
+
+def tier_list() -> QuerySet:
+    from .models import Tier
+
+    return Tier.objects.order_by("rank")
+
+
+def tier_get(*, user, pk: int):
+    """Tiers are chain-wide: only an owner edits them (the view's role guard); 404 if unknown."""
+    return get_object_or_404(tier_list(), pk=pk)
+
+
+def rules_rows(*, stores) -> list[tuple[Store, ProgramRules, bool]]:
+    """Each store with the rules that apply there and whether it overrides the chain."""
+    stores = list(stores)
+    effective = rules_by_store(s.pk for s in stores)
+    return [(s, effective[s.pk], effective[s.pk].store_id == s.pk) for s in stores]
