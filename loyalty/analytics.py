@@ -64,7 +64,6 @@ def liability_by_store(*, stores, as_of: dt.datetime) -> list[StoreLiability]:
             store__in=stores,
             balance__gt=0,
             entries__points__gt=0,
-            entries__expires_on__gt=today,
             entries__expires_on__lte=horizon,
         )
         .values_list("pk", "store_id")
@@ -73,7 +72,10 @@ def liability_by_store(*, stores, as_of: dt.datetime) -> list[StoreLiability]:
     expiring: dict[int, dict[int, int]] = defaultdict(lambda: dict.fromkeys(HORIZONS, 0))
     for account_id, lots in remaining_lots(soon_accounts).items():
         for days in HORIZONS:
-            expiring[soon_accounts[account_id]][days] += expiring_between(lots, today, today + dt.timedelta(days=days))
+            # Lots already past their date count too: tonight's job expires them.
+            expiring[soon_accounts[account_id]][days] += expiring_between(
+                lots, dt.date.min, today + dt.timedelta(days=days)
+            )
     rules = rules_by_store(s.pk for s in stores)
     result = []
     for store in stores:
