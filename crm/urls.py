@@ -6,7 +6,7 @@ from django.urls import include, path
 
 from customers import views as customer_views
 
-from . import views
+from . import two_factor, views
 
 urlpatterns = [
     path("", customer_views.home, name="home"),
@@ -23,6 +23,8 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("accounts/two-factor/", two_factor.two_factor_setup, name="two_factor_setup"),
+    path("accounts/two-factor/verify/", two_factor.two_factor_verify, name="two_factor_verify"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

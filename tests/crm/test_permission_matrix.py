@@ -53,6 +53,8 @@ MATRIX: dict[str, Case] = {
     "home": Case(Role.STAFF),
     "customers:list": Case(Role.STAFF),
     "customers:detail": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+    "two_factor_setup": Case(Role.MANAGER),
+    "two_factor_verify": Case(Role.STAFF, ok=302),  # no device → straight on
     "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
 }
 
