@@ -169,3 +169,13 @@ def test_points_appear_on_the_customer_timeline_when_the_customer_file_has_one(c
     customer = CustomerFactory(home_store=store)
     fund(customer, 25)
     assert any(e.kind == "points" and "+25" in e.title for e in timeline.timeline_for(customer))
+
+
+def test_points_summary_tag_renders_the_plain_words_for_any_template(chain_rules, store, voucher_reward):
+    from django.template import Context, Template
+
+    customer = CustomerFactory(home_store=store)
+    fund(customer, 340)
+    RewardFactory(name="Big", points_cost=500, amount=Decimal("10.00"))
+    html = Template("{% load loyalty_tags %}{% points_summary customer %}").render(Context({"customer": customer}))
+    assert "You have 340 points; 160 more for a 10.00 voucher." in html
