@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test venv services lint format migrations-check deploy-check messages clean
 
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 

@@ -204,7 +204,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Nightly jobs; each also has a management command for the embedded default.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Proves a worker is consuming: /readyz reports the age of the last beat.
+    "worker-heartbeat": {"task": "customers.worker_heartbeat", "schedule": 60.0, "options": {"expires": 55}},
+}
+# /readyz calls a worker stale when its last heartbeat is older than this.
+WORKER_HEARTBEAT_STALE_AFTER = env.int("WORKER_HEARTBEAT_STALE_AFTER", default=180)
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {
