@@ -41,7 +41,7 @@ format: venv
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 messages: venv
-	$(PY) manage.py makemessages --all --no-obsolete --ignore=.venv --ignore=tests && $(PY) manage.py compilemessages --ignore=.venv
+	$(PY) manage.py makemessages -l fa -l en --no-obsolete --ignore=.venv --ignore=tests --ignore=staticfiles --ignore=test-artifacts && $(PY) manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles test-artifacts
