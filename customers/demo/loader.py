@@ -106,6 +106,12 @@ def demo_load(
         left = customers
         with connection.cursor() as cursor:
             raw = cursor.cursor if postgres else None  # psycopg2's own cursor, for copy_expert
+            if postgres:
+                # Django's foreign keys are DEFERRABLE INITIALLY DEFERRED: in one long transaction
+                # PostgreSQL would queue every row's check until COMMIT (millions of events).
+                # Checking at the end of each COPY keeps that queue one chunk long; every
+                # reference points at an earlier row, so the checks pass.
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             while left > 0:
                 people, tickets = gen.chunk(min(chunk_size, left))
                 left -= len(people)

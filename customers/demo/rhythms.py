@@ -187,8 +187,10 @@ class _Generator:
         else:
             channel = Channel.POST if has_address else Channel.EMAIL
         details_missing = rng.random() < 0.01
-        if details_missing:  # created at the till from a card scan: staff should complete it
-            last, city, address, birthday = "", "", "", None
+        if details_missing:  # created at the till with a name and a card only: staff should complete it
+            email, city, address, birthday = "", "", "", None
+            phone = f"{region.phone_prefixes[0]}{(cid * 7919 + 1_234_567) % 10_000_000:07d}"
+            channel = Channel.SMS
         signed_up = first_visit - dt.timedelta(minutes=rng.randint(1, 30))  # the card is issued at the till
         referred_by = None
         if ctx.recent and rng.random() < 0.08:

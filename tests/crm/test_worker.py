@@ -4,11 +4,13 @@ The worker runs in a thread of the test process (celery.contrib.testing), consum
 from the Redis broker that ``make test`` configures: nothing here runs eagerly.
 """
 
+import io
 import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.core.management import call_command
 from django.urls import reverse
 
 from crm.celery import app as celery_app
@@ -71,3 +73,9 @@ def test_beat_schedules_the_heartbeat_every_minute():
     entry = settings.CELERY_BEAT_SCHEDULE["worker-heartbeat"]
     assert entry["task"] == worker_heartbeat_task.name == "customers.worker_heartbeat"
     assert entry["schedule"] == 60.0
+
+
+def test_heartbeat_command_runs_the_task_in_process_and_says_so():
+    call_command("worker_heartbeat", stdout=io.StringIO())
+    beat = WorkerHeartbeat.objects.get()
+    assert beat.hostname.startswith("eager@"), "a heartbeat written by hand is never mistaken for a worker's"
