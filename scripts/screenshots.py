@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
-    parser.add_argument("--username", default="dilnoza")
+    parser.add_argument("--username", default="olga")
     parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "regulars-demo"))
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
     args = parser.parse_args()
