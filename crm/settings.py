@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab  # noqa: F401  (used by the beat schedule)
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -142,6 +142,8 @@ LOGOUT_REDIRECT_URL = "login"
 # redirect, secure cookies and HSTS together. Each can still be overridden.
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Container healthchecks probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
@@ -252,7 +254,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Nightly jobs; each also has a management command for the embedded default.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Proves a worker is consuming: /readyz reports the age of the last beat.
+    "worker-heartbeat": {"task": "customers.worker_heartbeat", "schedule": 60.0, "options": {"expires": 55}},
+}
+# /readyz calls a worker stale when its last heartbeat is older than this.
+WORKER_HEARTBEAT_STALE_AFTER = env.int("WORKER_HEARTBEAT_STALE_AFTER", default=180)
 # Loyalty (in this order each night: expire, then warn about what is left, then tiers and birthdays).
 CELERY_BEAT_SCHEDULE.update(
     {
