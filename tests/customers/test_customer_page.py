@@ -10,6 +10,7 @@ from django.urls import reverse
 from customers import selectors, services
 from customers.models import Customer, Feedback
 from customers.timeline import TimelineEntry, register_timeline_source, timeline_for, unregister_timeline_source
+from tests.conftest import ARTIFACTS
 from tests.factories import TicketFactory
 
 pytestmark = pytest.mark.django_db
@@ -142,11 +143,12 @@ def test_the_printable_card_has_the_barcode_and_qr(login, staff, best_regular):
     assert "js-print" in html
 
 
-def test_the_customer_sheet_is_a_pdf_with_the_record_and_timeline(login, staff, best_regular, tmp_path):
+def test_the_customer_sheet_is_a_pdf_with_the_record_and_timeline(login, staff, best_regular):
     services.service_note_add(customer=best_regular, text="Prefers handwritten cards", by=staff)
     response = login(staff).get(reverse("customers:sheet", args=[best_regular.pk]))
     assert response["Content-Type"] == "application/pdf"
-    pdf = tmp_path / "sheet.pdf"
+    ARTIFACTS.mkdir(exist_ok=True)
+    pdf = ARTIFACTS / "customer-sheet.pdf"  # for a person to look at (pdftoppm -png)
     pdf.write_bytes(response.content)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     for expected in ("Jasur Toshmatov", best_regular.card_number, "Visits", "Prefers handwritten cards", "Timeline"):
