@@ -5,3 +5,7 @@ from django.utils.translation import gettext_lazy as _
 class CustomersConfig(AppConfig):
     name = "customers"
     verbose_name = _("Customer file")
+
+    def ready(self) -> None:
+        # Celery's autodiscovery imports only tasks.py; the import task lives in its own module.
+        from . import importers_tasks  # noqa: F401
