@@ -97,7 +97,11 @@ class RowParser:
         self.comma_decimals = 0
         self.point_decimals = 0
         self.store_ids: set[int] = set()
-        self._staff: dict[str, int | None] = {}
+        # Loaded up front: no query may run while COPY is streaming these rows on the same connection.
+        self._staff: dict[str, int] = dict(
+            get_user_model()._default_manager.filter(is_active=True).values_list("username", "pk")
+        )
+        self._unknown_staff: set[str] = set()
 
     # -- bookkeeping --------------------------------------------------------------------
     def _error(self, line: int, column: str, message: str) -> None:
@@ -114,22 +118,19 @@ class RowParser:
         return "," if self.comma_decimals > self.point_decimals else "."
 
     def _staff_id(self, username: str, line: int) -> int | None:
-        if username in self._staff:
-            return self._staff[username]
-        user_id = (
-            get_user_model()._default_manager.filter(username=username, is_active=True).values_list("pk", flat=True)
-        ).first()
-        self._staff[username] = user_id
-        if user_id is None and len(self.warnings) < MAX_KEPT_ISSUES:
-            self.warnings.append(
-                RowIssue(
-                    line,
-                    "staff",
-                    _("No active user is called “%(name)s”; the tickets are imported without a server.")
-                    % {"name": username[:40]},
-                    level="warning",
+        user_id = self._staff.get(username)
+        if user_id is None and username not in self._unknown_staff:
+            self._unknown_staff.add(username)
+            if len(self.warnings) < MAX_KEPT_ISSUES:
+                self.warnings.append(
+                    RowIssue(
+                        line,
+                        "staff",
+                        _("No active user is called “%(name)s”; the tickets are imported without a server.")
+                        % {"name": username[:40]},
+                        level="warning",
+                    )
                 )
-            )
         return user_id
 
     # -- one row ------------------------------------------------------------------------
