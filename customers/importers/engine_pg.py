@@ -335,10 +335,19 @@ class PostgresEngine:
             self._read_ids(cur, f"SELECT id FROM {t}_ids ORDER BY id", self.ticket_ids)
 
     def _read_ids(self, cur, sql: str, into: array) -> None:
-        """Append the ids ``sql`` selects to ``into``, fetched in chunks (8 bytes per id in memory)."""
-        cur.execute(sql)
-        while batch := cur.fetchmany(CHUNK):
-            into.extend(r[0] for r in batch)
+        """Append the ids ``sql`` selects to ``into`` (8 bytes per id), through a server-side cursor.
+
+        A client-side cursor would hold the whole result in libpq's memory first
+        (tens of MB for a million ids): memory must stay flat with the file size.
+        """
+        raw = connection.connection.cursor(name=f"{self.t}_ids_reader")
+        raw.itersize = CHUNK
+        try:
+            raw.execute(sql)
+            while batch := raw.fetchmany(CHUNK):
+                into.extend(r[0] for r in batch)
+        finally:
+            raw.close()
 
     def close(self) -> None:
         """Nothing to do: the staging tables go with the transaction (ON COMMIT DROP)."""

@@ -18,6 +18,7 @@ CLI) and the REST API, so a row means the same everywhere:
 
 import datetime as dt
 import logging
+import time
 from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -83,7 +84,15 @@ def tickets_import(
     what importing the good rows would do. ``source`` is passed to
     ``customer_created`` ("import" or "api").
     """
-    report = progress or (lambda phase, done: None)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def report(phase: str, done: int) -> None:
+        if phase not in timings:
+            timings[phase] = round(time.perf_counter() - started, 2)
+        if progress is not None:
+            progress(phase, done)
+
     parser = RowParser(stores=stores_index(), allowed_store_ids=allowed_store_ids, now=now)
     eng = engine_for(engine)
     outcome = ImportOutcome(engine=eng.name)
@@ -116,6 +125,7 @@ def tickets_import(
             outcome.duplicates = valid - outcome.inserted
             outcome.customers_created = len(eng.created_ids)
             outcome.ticket_ids = eng.ticket_ids
+            report("inserted", parser.rows_read)
             if dry_run or (parser.error_count and not skip_invalid):
                 raise _Rollback
             transaction.on_commit(lambda: _announce(eng.ticket_ids, eng.created_ids, source))
@@ -125,7 +135,8 @@ def tickets_import(
     finally:
         eng.close()
     logger.info(
-        "tickets import engine=%s rows=%s inserted=%s duplicates=%s errors=%s customers_created=%s committed=%s",
+        "tickets import engine=%s rows=%s inserted=%s duplicates=%s errors=%s customers_created=%s committed=%s "
+        "phases=%s total=%.2fs",
         outcome.engine,
         outcome.rows,
         outcome.inserted,
@@ -133,6 +144,8 @@ def tickets_import(
         outcome.error_count,
         outcome.customers_created,
         outcome.committed,
+        timings,
+        time.perf_counter() - started,
     )
     return outcome
 
