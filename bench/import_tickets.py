@@ -155,6 +155,8 @@ def project_import(url: str, path: Path) -> tuple[float, float, str]:
     line = [x for x in out.splitlines() if x.startswith("BENCH")][-1].split()
     seconds, maxrss_kb, code = float(line[1]), int(line[2]), int(line[3])
     summary = next((x for x in out.splitlines() if x.startswith("import #")), out[-500:])
+    phases = next((x[x.index("phases=") :] for x in out.splitlines() if "phases=" in x), "")
+    summary = f"{summary}\n          {phases}"
     if code != 0:
         raise SystemExit(f"import_tickets failed ({code}):\n{out}")
     return seconds, maxrss_kb / 1024, summary
