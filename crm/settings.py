@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "crm",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files (no CDN)
     "customers",
     "loyalty",
     "outreach",
@@ -287,6 +288,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Purchase tickets, customer look-up and loyalty for point-of-sale systems.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging ----------------------------------------------------------------

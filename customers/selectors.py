@@ -10,7 +10,7 @@ from django.db.models import Avg, Case, Count, FloatField, Max, OuterRef, Q, Que
 from django.db.models.functions import Greatest, Lower, TruncDate
 from django.shortcuts import get_object_or_404
 
-from .access import stores_for
+from .access import access_for, stores_for
 from .models import Customer, Feedback, PurchaseTicket
 
 PAGE_SIZE = 25
@@ -240,3 +240,64 @@ def duplicate_pair_get(*, user, keep_pk: int, duplicate_pk: int) -> tuple[Custom
     """The two customers of a proposed merge, both in the user's stores (404 otherwise)."""
     visible = Customer.objects.for_stores(stores_for(user)).active().select_related("home_store")
     return get_object_or_404(visible, pk=keep_pk), get_object_or_404(visible, pk=duplicate_pk)
+
+
+# --- POS API and imports (owner: the "pos" helper) ---------------------------------------------
+
+
+def customer_by_card(*, stores, card: str) -> Customer:
+    """The customer with loyalty card ``card`` among ``stores``' customers, or 404."""
+    return get_object_or_404(Customer.objects.for_stores(stores).select_related("home_store"), card_number=card)
+
+
+def tickets_by_number(*, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], "PurchaseTicket"]:
+    """(store_id, number) → ticket for the given pairs (a POS batch: at most a thousand)."""
+    by_store: dict[int, list[str]] = {}
+    for store_id, number in pairs:
+        by_store.setdefault(store_id, []).append(number)
+    q = Q(pk__in=[])
+    for store_id, numbers in by_store.items():
+        q |= Q(store_id=store_id, number__in=numbers)
+    return {(t.store_id, t.number): t for t in PurchaseTicket.objects.filter(q).select_related("store")}
+
+
+def import_batches(*, user) -> QuerySet:
+    """Import history the user may see: their own uploads and imports into the stores they work in."""
+    from .models import ImportBatch
+
+    access = access_for(user)
+    qs = ImportBatch.objects.select_related("created_by")
+    if access.chain_wide:
+        return qs
+    return qs.filter(Q(created_by=user) | Q(stores__in=access.store_ids)).distinct()
+
+
+def import_batch_get(*, user, pk: int):
+    """One import of the user's history, or 404."""
+    return get_object_or_404(import_batches(user=user), pk=pk)
+
+
+def api_tokens(*, user) -> QuerySet:
+    """POS API tokens of the stores the user manages (owners: every store)."""
+    from .models import ApiToken, Membership, Role
+
+    access = access_for(user)
+    qs = ApiToken.objects.select_related("store", "created_by")
+    if access.chain_wide:
+        return qs
+    managed = Membership.objects.filter(user=user, is_active=True, role=Role.MANAGER).values("store_id")
+    return qs.filter(store_id__in=managed)
+
+
+def api_token_get(*, user, pk: int):
+    return get_object_or_404(api_tokens(user=user), pk=pk)
+
+
+def stores_managed(*, user) -> QuerySet:
+    """Stores where the user may manage settings such as API tokens."""
+    from .models import Membership, Role, Store
+
+    if access_for(user).chain_wide:
+        return Store.objects.all()
+    managed = Membership.objects.filter(user=user, is_active=True, role=Role.MANAGER).values("store_id")
+    return Store.objects.filter(pk__in=managed)
