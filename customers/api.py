@@ -258,7 +258,7 @@ class CustomerByCardView(APIView):
         responses={200: CustomerCardSerializer},
     )
     def get(self, request, card: str):
-        customer = selectors.customer_by_card(stores=api_stores(request), card=card.strip())
+        customer = selectors.customer_get_by_card(stores=api_stores(request), card=card.strip())
         return Response(CustomerCardSerializer(customer).data)
 
 

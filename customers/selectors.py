@@ -245,8 +245,8 @@ def duplicate_pair_get(*, user, keep_pk: int, duplicate_pk: int) -> tuple[Custom
 # --- POS API and imports (owner: the "pos" helper) ---------------------------------------------
 
 
-def customer_by_card(*, stores, card: str) -> Customer:
-    """The customer with loyalty card ``card`` among ``stores``' customers, or 404."""
+def customer_get_by_card(*, stores, card: str) -> Customer:
+    """The customer with loyalty card ``card`` among ``stores``' customers, or 404 (the POS API)."""
     return get_object_or_404(Customer.objects.for_stores(stores).select_related("home_store"), card_number=card)
 
 
