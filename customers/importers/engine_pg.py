@@ -80,7 +80,7 @@ def _defaults(model, provided: set[str]) -> tuple[list[str], list]:
     for f in model._meta.concrete_fields:
         if f.primary_key or f.attname in provided or f.name in provided:
             continue
-        if f.db_default is not NOT_PROVIDED:
+        if f.db_default is not NOT_PROVIDED or getattr(f, "generated", False):
             continue  # the database fills it
         if f.has_default() or (f.empty_strings_allowed and not f.null):  # CharField/TextField: ""
             columns.append(connection.ops.quote_name(f.column))
