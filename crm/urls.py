@@ -25,3 +25,4 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]
+urlpatterns.append(path("dashboard/", include("outreach.urls_dashboard")))

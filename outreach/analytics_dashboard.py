@@ -544,3 +544,124 @@ def ticket_scope(*, ticket_ids: Sequence[int]) -> TicketScope | None:
         start=min(days),
         end=max(days),
     )
+
+
+# --- Reads for the dashboard's charts (one query each, on the precomputed tables) ----------------
+
+
+@dataclass(frozen=True)
+class WeekRow:
+    week: dt.date  # Monday
+    visits: int
+    new_customers: int
+    sales: int
+    sales_amount: Decimal
+
+
+def visits_by_week(*, store_ids: Sequence[int], start: dt.date, end: dt.date) -> list[WeekRow]:
+    """Visits, new customers and sales per week (weeks start on Monday) for ``start``…``end``."""
+    from django.db.models import Sum
+    from django.db.models.functions import TruncWeek
+
+    rows = (
+        StoreDay.objects.filter(store_id__in=list(store_ids), day__range=(start, end))
+        .annotate(week=TruncWeek("day"))
+        .values("week")
+        .annotate(visits=Sum("visits"), new=Sum("new_customers"), sales=Sum("sales"), amount=Sum("sales_amount"))
+        .order_by("week")
+    )
+    return [
+        WeekRow(
+            week=r["week"],
+            visits=r["visits"] or 0,
+            new_customers=r["new"] or 0,
+            sales=r["sales"] or 0,
+            sales_amount=r["amount"] or Decimal(0),
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    cohort: dt.date
+    size: int
+    # Share of the cohort (0–100) that bought in month 0, 1, 2… after their first; None: not yet.
+    cells: list[tuple[int | None, Decimal | None]]
+
+
+def cohort_heatmap(*, store_ids: Sequence[int], end: dt.date, months: int = 12) -> list[CohortRow]:
+    """Monthly cohort retention for the ``months`` cohorts up to the month of ``end`` (one query)."""
+    from django.db.models import Sum
+
+    last = month_start(end)
+    first = last
+    for _ in range(months - 1):
+        first = month_start(first - ONE_DAY)
+    counts: dict[tuple[dt.date, dt.date], int] = {
+        (r["cohort"], r["month"]): r["n"]
+        for r in CohortMonth.objects.filter(
+            store_id__in=list(store_ids), cohort__gte=first, cohort__lte=last, month__lte=last
+        )
+        .values("cohort", "month")
+        .annotate(n=Sum("customers"))
+        .order_by()
+    }
+    rows = []
+    cohort = first
+    while cohort <= last:
+        size = counts.get((cohort, cohort), 0)
+        cells: list[tuple[int | None, Decimal | None]] = []
+        month = cohort
+        for _ in range(months):
+            if month > last:
+                cells.append((None, None))
+            else:
+                n = counts.get((cohort, month), 0)
+                cells.append((n, (Decimal(n) * 100 / size) if size else None))
+            month = next_month(month)
+        rows.append(CohortRow(cohort=cohort, size=size, cells=cells))
+        cohort = next_month(cohort)
+    return rows
+
+
+def complaints_by_reason(*, store_ids: Sequence[int], start: dt.date, end: dt.date) -> dict | None:
+    """Complaints per month and reason, or None while the customer file has no Feedback model.
+
+    Seam for the customer-file branch (customers.Feedback: kind, reason, store, created_at).
+    """
+    from django.apps import apps
+    from django.db.models import Count
+    from django.db.models.functions import TruncMonth
+
+    try:
+        feedback = apps.get_model("customers", "Feedback")
+    except LookupError:
+        return None
+    reasons = dict(feedback.Reason.choices)
+    rows = (
+        feedback.objects.filter(
+            store_id__in=list(store_ids),
+            kind=feedback.Kind.COMPLAINT,
+            created_at__gte=_utc(start) - TZ_MARGIN,
+            created_at__lt=_utc(end) + ONE_DAY + TZ_MARGIN,
+        )
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "reason")
+        .annotate(n=Count("id"))
+        .order_by("month", "reason")
+    )
+    months: list[dt.date] = []
+    series: dict[str, dict[dt.date, int]] = {code: {} for code in reasons}
+    for r in rows:
+        month = r["month"].date() if isinstance(r["month"], dt.datetime) else r["month"]
+        if month not in months:
+            months.append(month)
+        series.setdefault(r["reason"], {})[month] = r["n"]
+    return {
+        "months": months,
+        "reasons": [
+            {"code": code, "label": str(label), "counts": [series.get(code, {}).get(m, 0) for m in months]}
+            for code, label in reasons.items()
+        ],
+    }

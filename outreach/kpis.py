@@ -274,7 +274,7 @@ def kpi_cards(current: Kpis, previous: Kpis) -> list[KpiCard]:
 
 
 def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiInputs]:
-    """Counts for ``period`` and the previous period of the same length (4 queries + loyalty)."""
+    """Counts for ``period`` and the previous period of the same length (3 queries + loyalty)."""
     from django.db.models import Q, Sum
 
     from .models import StoreDay
@@ -282,8 +282,18 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
     prev = period.previous()
     periods = {"cur": period, "prev": prev}
 
-    # 1. Sums per store over both periods and the two trailing years (margins are per store).
-    sums = {}
+    # Active customers at the moments that matter (close of day).
+    moments = {
+        "cur_start": period.start - dt.timedelta(days=1),
+        "cur_end": period.end,
+        "prev_start": prev.start - dt.timedelta(days=1),
+        "cur_year": period.end - YEAR,
+        "prev_year": prev.end - YEAR,
+    }
+
+    # 1. One query: sums per store over both periods and their trailing years (margins are per
+    #    store), and the active counts at each moment.
+    sums = {f"active_{key}": Sum("active_customers", filter=Q(day=day)) for key, day in moments.items()}
     for key, p in periods.items():
         in_p = Q(day__range=(p.start, p.end))
         in_year = Q(day__gt=p.end - YEAR, day__lte=p.end)
@@ -293,29 +303,14 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
         sums[f"{key}_new"] = Sum("new_customers", filter=in_p)
         sums[f"{key}_year_new"] = Sum("new_customers", filter=in_year)
     per_store = list(
-        StoreDay.objects.filter(store_id__in=store_ids, day__gt=prev.end - YEAR, day__lte=period.end)
+        StoreDay.objects.filter(store_id__in=store_ids, day__gte=prev.end - YEAR, day__lte=period.end)
         .values("store_id", "store__margin")
         .annotate(**sums)
         .order_by()
     )
+    active = {day: sum(row[f"active_{key}"] or 0 for row in per_store) for key, day in moments.items()}
 
-    # 2. Active customers at the moments that matter (close of day).
-    moments = {
-        "cur_start": period.start - dt.timedelta(days=1),
-        "cur_end": period.end,
-        "prev_start": prev.start - dt.timedelta(days=1),
-        "cur_year": period.end - YEAR,
-        "prev_year": prev.end - YEAR,
-    }
-    active = dict(
-        StoreDay.objects.filter(store_id__in=store_ids, day__in=set(moments.values()))
-        .values("day")
-        .annotate(n=Sum("active_customers"))
-        .values_list("day", "n")
-        .order_by()
-    )
-
-    # 3-4. Customers who visited, and how many of them were already customers.
+    # 2-3. Customers who visited, and how many of them were already customers.
     visited = {key: _visited(store_ids=store_ids, period=p) for key, p in periods.items()}
     points = points_liability(store_ids=store_ids)
 

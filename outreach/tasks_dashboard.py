@@ -73,3 +73,20 @@ def dashboard_on_tickets_created(sender, ticket_ids: list[int], **kwargs) -> Non
         # A big import touches many customers: refresh whole months instead of listing them.
         customer_ids=scope.customer_ids if span <= INLINE_MAX_DAYS and len(scope.customer_ids) <= 5000 else None,
     )
+
+
+@shared_task(name="outreach.export_xlsx", bind=True, max_retries=2, default_retry_delay=60)
+def export_xlsx_task(self, job_id: int) -> int:
+    """Build one XLSX export (progress in the ExportJob row); a finished job is not rebuilt."""
+    from django.utils import timezone
+
+    from .exports import export_job_fail, export_job_run
+
+    try:
+        return export_job_run(job_id=job_id, now=timezone.now()).rows_done
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            log.exception("export job=%s failed", job_id)
+            export_job_fail(job_id=job_id, message="The export failed; please try again or export CSV.")
+            raise
+        raise self.retry(exc=exc) from exc

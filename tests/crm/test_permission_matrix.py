@@ -54,6 +54,16 @@ MATRIX: dict[str, Case] = {
     "customers:list": Case(Role.STAFF),
     "customers:detail": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
     "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
+    # Dashboard (managers and up) and exports (owners); export jobs are the requesting owner's.
+    "dashboard:index": Case(Role.MANAGER),
+    "dashboard:exports": Case(Role.OWNER),
+    "dashboard:export_download": Case(Role.OWNER, data=lambda w: {"segment": "best", "top": "5", "format": "csv"}),
+    "dashboard:export_start": Case(
+        Role.OWNER, method="post", data=lambda w: {"segment": "best", "top": "5", "format": "xlsx"}, ok=302
+    ),
+    "dashboard:export_job": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w).pk}),
+    "dashboard:export_job_status": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w).pk}),
+    "dashboard:export_job_file": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w, built=True).pk}),
 }
 
 # Whole namespaces handled by one rule: Django's admin is for superusers only,
@@ -146,3 +156,16 @@ def test_shop_roles_cannot_open_django_admin(client, world, who):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def _export_job(w: dict, built: bool = False):
+    """An XLSX export job of the world's owner (built for real when the file is needed)."""
+    import datetime as dt
+
+    from outreach.exports import ExportRequest, export_job_run, export_job_start
+
+    request = ExportRequest(segment="best", top=5, store_ids=(w["store"].pk,), as_of=dt.date(2026, 11, 1))
+    job = export_job_start(by=w["users"]["owner"], request=request)
+    if built:
+        job = export_job_run(job_id=job.pk, now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    return job
