@@ -87,7 +87,7 @@ def _card_text(card: kpis.KpiCard, current: kpis.Kpis) -> tuple[str, str]:
         "returning": (_("Returning customers"), _("Came in this period and had bought here before.")),
         "crr": (
             _("Retention (CRR)"),
-            _("Of %(s)s customers active at the start, %(kept)s were still active at the end (new ones not counted).")
+            _("Still active at the end: %(kept)s of the %(s)s customers active at the start (new ones not counted).")
             % {"s": i.active_start, "kept": i.active_end - i.new},
         ),
         "average_ticket": (_("Average ticket"), _("The average amount of one sale.")),
@@ -309,6 +309,7 @@ def export_job_status(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse(
         {
             "status": job.status,
+            "status_label": job.get_status_display(),
             "rows_done": job.rows_done,
             "rows_total": job.rows_total,
             "percent": job.percent,

@@ -71,7 +71,7 @@
           bar.style.width = s.percent + "%";
           bar.textContent = s.percent + "%";
           bar.parentNode.setAttribute("aria-valuenow", String(s.percent));
-          status.textContent = s.status;
+          status.textContent = s.status_label;
           rows.textContent = s.rows_done + " / " + s.rows_total;
           if (s.message) { message.textContent = s.message; message.hidden = false; }
           if (s.status === "done") { link.classList.remove("d-none"); box.dataset.status = "done"; return; }
