@@ -137,3 +137,14 @@ def test_new_tickets_refresh_their_day_through_the_receiver(store, settings):
     day = StoreDay.objects.get(store=store, day=D(2026, 10, 20))
     assert (day.visits, day.new_customers, day.active_customers) == (1, 1, 1)
     assert CustomerMonth.objects.get(customer=customer).first_seen == D(2026, 10, 20)
+
+
+def test_refresh_command_fills_the_tables_for_one_store_and_refuses_unknown_codes(history, store, other_store):
+    from django.core.management import CommandError, call_command
+
+    call_command("refresh_dashboard", "--since", "2026-10-01", "--until", "2026-10-31", "--store", store.code)
+    assert StoreDay.objects.filter(store=store).count() == 31
+    assert not StoreDay.objects.filter(store=other_store).exists()
+    assert CustomerMonth.objects.filter(store=store, month=D(2026, 10, 1)).exists()
+    with pytest.raises(CommandError, match="Unknown store"):
+        call_command("refresh_dashboard", "--store", "NOPE")
