@@ -275,7 +275,7 @@ def kpi_cards(current: Kpis, previous: Kpis) -> list[KpiCard]:
 
 def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiInputs]:
     """Counts for ``period`` and the previous period of the same length (3 queries + loyalty)."""
-    from django.db.models import Q, Sum
+    from django.db.models import Max, Q, Sum
 
     from .models import StoreDay
 
@@ -294,6 +294,7 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
     # 1. One query: sums per store over both periods and their trailing years (margins are per
     #    store), and the active counts at each moment.
     sums = {f"active_{key}": Sum("active_customers", filter=Q(day=day)) for key, day in moments.items()}
+    sums["version"] = Max("refreshed_at")
     for key, p in periods.items():
         in_p = Q(day__range=(p.start, p.end))
         in_year = Q(day__gt=p.end - YEAR, day__lte=p.end)
@@ -311,7 +312,8 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
     active = {day: sum(row[f"active_{key}"] or 0 for row in per_store) for key, day in moments.items()}
 
     # 2-3. Customers who visited, and how many of them were already customers.
-    visited = {key: _visited(store_ids=store_ids, period=p) for key, p in periods.items()}
+    version = max((row["version"] for row in per_store if row["version"]), default=None)
+    visited = {key: _visited_cached(store_ids=store_ids, period=p, version=version) for key, p in periods.items()}
     points = points_liability(store_ids=store_ids)
 
     def total(key: str):
@@ -344,6 +346,29 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
             )
         )
     return out[0], out[1]
+
+
+VISITED_CACHE_SECONDS = 6 * 60 * 60
+
+
+def _visited_cached(*, store_ids: list[int], period: Period, version) -> tuple[int, int]:
+    """``_visited`` through the cache, keyed by the last refresh of the stores' days.
+
+    The distinct count is the one figure that does not add up from daily rows, so it reads
+    CustomerMonth (linear in the customers of the period). A refresh of any day in the year
+    behind the period changes ``version``, so a cached count is never older than the tables.
+    """
+    from django.core.cache import cache
+
+    if version is None:
+        return 0, 0
+    stores = ",".join(str(i) for i in sorted(store_ids))
+    key = f"dashboard:visited:{stores}:{period.start}:{period.end}:{version.isoformat()}"
+    hit = cache.get(key)
+    if hit is None:
+        hit = _visited(store_ids=store_ids, period=period)
+        cache.set(key, hit, VISITED_CACHE_SECONDS)
+    return tuple(hit)
 
 
 def _day_mask(first: int, last: int) -> int:

@@ -120,3 +120,12 @@ def test_a_year_of_history_measures_lifetime_over_twelve_months(db):
     # Year CRR = (12 - 7) / 10 = 50 % → T = 17.82 months (see above).
     assert k.lifetime_method == "year"
     assert q(k.lifetime_months) == Decimal("17.82")
+
+
+def test_cached_visitor_counts_follow_a_refresh(october_store):
+    before, _ = kpi_inputs(store_ids=[october_store.pk], period=OCTOBER)
+    late = CustomerFactory(home_store=october_store)
+    visits(late, [D(2026, 10, 30)])
+    dashboard_aggregates_refresh(start=D(2026, 10, 30), end=D(2026, 10, 30))
+    after, _ = kpi_inputs(store_ids=[october_store.pk], period=OCTOBER)
+    assert (after.customers, after.new) == (before.customers + 1, before.new + 1)
