@@ -149,14 +149,21 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+import time
+from django.core.cache import cache
 c = Client(); c.force_login(get_user_model().objects.get(username="{username}"))
+cache.clear()
+t = time.perf_counter()
 c.get("/dashboard/?{params}")
+print("cold page ms", round((time.perf_counter() - t) * 1000))
 with CaptureQueriesContext(connection) as ctx:
     r = c.get("/dashboard/?{params}")
 assert r.status_code == 200, r.status_code
 print(len(ctx.captured_queries))
 """
-    return int(manage(db, "shell", "-c", code, capture=True).strip().splitlines()[-1])
+    lines = manage(db, "shell", "-c", code, capture=True).strip().splitlines()
+    print("  " + next(line for line in lines if line.startswith("cold page ms")), f"({username})")
+    return int(lines[-1])
 
 
 def login_cookies(base: str, username: str) -> dict:

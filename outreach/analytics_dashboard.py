@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Literal
 
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import DateTimeField, Func, Min
 
 from customers.models import PurchaseTicket, Store
 
@@ -193,7 +193,7 @@ SELECT act.store_id, act.day,
        coalesce(tick.tickets, 0), coalesce(tick.sales, 0), coalesce(tick.returns, 0),
        coalesce(tick.sales_amount, 0), coalesce(tick.revenue, 0), coalesce(tick.visits, 0),
        coalesce(tick.customer_sales, 0), coalesce(tick.customer_sales_amount, 0),
-       coalesce(tick.anonymous_sales, 0), coalesce(fresh.new_customers, 0), act.active, now()
+       coalesce(tick.anonymous_sales, 0), coalesce(fresh.new_customers, 0), act.active, clock_timestamp()
 FROM act
 LEFT JOIN tick ON tick.store_id = act.store_id AND tick.day = act.day
 LEFT JOIN fresh ON fresh.store_id = act.store_id AND fresh.day = act.day
@@ -323,6 +323,16 @@ def _cohort_months_sql(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
 # shop-sized databases the embedded default serves; PostgreSQL takes the set-based path above.
 
 
+class ClockTimestamp(Func):
+    """The wall-clock time of the statement (not of the transaction, unlike Now() on PostgreSQL)."""
+
+    template = "clock_timestamp()"
+    output_field = DateTimeField()
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')", []
+
+
 def _stores(stores: list[int] | None) -> dict[int, Store]:
     qs = Store.objects.all() if stores is None else Store.objects.filter(pk__in=stores)
     return {s.pk: s for s in qs}
@@ -426,6 +436,8 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
     StoreDay.objects.bulk_create(
         rows, update_conflicts=True, unique_fields=["store", "day"], update_fields=fields, batch_size=500
     )
+    # refreshed_at versions the cached KPI reads: it must move on every refresh.
+    StoreDay.objects.filter(store_id__in=list(store_map), day__range=(a, b)).update(refreshed_at=ClockTimestamp())
     return len(rows)
 
 
