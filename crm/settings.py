@@ -321,3 +321,9 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# Dashboard aggregates (outreach): re-read the last days every night, after the tills closed.
+CELERY_BEAT_SCHEDULE["dashboard-aggregates-refresh"] = {
+    "task": "outreach.dashboard_aggregates_refresh",
+    "schedule": crontab(hour=2, minute=30),
+}

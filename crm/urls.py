@@ -39,3 +39,4 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
+urlpatterns.append(path("dashboard/", include("outreach.urls_dashboard")))

@@ -57,6 +57,16 @@ MATRIX: dict[str, Case] = {
     "two_factor_setup": Case(Role.MANAGER),
     "two_factor_verify": Case(Role.STAFF, ok=302),  # no device → straight on
     "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
+    # Dashboard (managers and up) and exports (owners); export jobs are the requesting owner's.
+    "dashboard:index": Case(Role.MANAGER),
+    "dashboard:exports": Case(Role.OWNER),
+    "dashboard:export_download": Case(Role.OWNER, data=lambda w: {"segment": "best", "top": "5", "format": "csv"}),
+    "dashboard:export_start": Case(
+        Role.OWNER, method="post", data=lambda w: {"segment": "best", "top": "5", "format": "xlsx"}, ok=302
+    ),
+    "dashboard:export_job": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w).pk}),
+    "dashboard:export_job_status": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w).pk}),
+    "dashboard:export_job_file": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w, built=True).pk}),
 }
 # --- POS tickets: imports, API tokens, the POS API (owner: the "pos" helper) -----------------------------
 
@@ -227,9 +237,14 @@ def _call(client, name: str, case: Case, world: dict):
     return getattr(client, case.method)(url, case.data(world)), url
 
 
+def pytest_generate_tests(metafunc):
+    """Parametrise at collection time, after every ``MATRIX.update`` in this module has run."""
+    if metafunc.function.__name__ == "test_permission_matrix":
+        metafunc.parametrize("name", sorted(MATRIX))
+        metafunc.parametrize("who", ["anonymous", *ROLE_OF])
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("who", ["anonymous", *ROLE_OF])
-@pytest.mark.parametrize("name", sorted(MATRIX))
 def test_permission_matrix(client, world, name, who):
     case = MATRIX[name]
     if who != "anonymous":
@@ -251,8 +266,7 @@ def test_shop_roles_cannot_open_django_admin(client, world, who):
 
 
 # --- Loyalty (issue 4) ------------------------------------------------------------------------
-# Appended rows. They are checked by ``test_loyalty_permission_matrix`` below (the main test's
-# parametrisation was fixed before this point). API rows answer anonymous callers 401, not a redirect.
+# API rows answer anonymous callers 401, not a login redirect.
 
 
 def _reward(w):
@@ -303,9 +317,7 @@ LOYALTY_MATRIX: dict[str, Case] = {
     "loyalty:rules_store": Case(Role.MANAGER, kwargs=lambda w: {"store_pk": w["store"].pk}),
     "loyalty:tier_create": Case(Role.OWNER),
     "loyalty:tier_edit": Case(Role.OWNER, kwargs=lambda w: {"pk": _tier(w).pk}),
-    "loyalty_api:card": Case(
-        Role.STAFF, kwargs=lambda w: {"card": w["customer"].card_number}, scoped=True, extra={"api": True}
-    ),
+    "loyalty_api:card": Case(Role.STAFF, kwargs=lambda w: {"card": w["customer"].card_number}, scoped=True, extra=_API),
     "loyalty_api:redeem": Case(
         Role.STAFF,
         kwargs=lambda w: {"card": w["customer"].card_number},
@@ -313,26 +325,23 @@ LOYALTY_MATRIX: dict[str, Case] = {
         data=lambda w: {"reward": _reward(w).pk},
         ok=409,  # the customer has no points: a refusal, not an error
         scoped=True,
-        extra={"api": True},
+        extra=_API,
     ),
     "loyalty_api:voucher_use": Case(
-        Role.STAFF, kwargs=lambda w: {"code": _voucher_code(w)}, method="post", scoped=True, extra={"api": True}
+        Role.STAFF, kwargs=lambda w: {"code": _voucher_code(w)}, method="post", scoped=True, extra=_API
     ),
 }
 MATRIX.update(LOYALTY_MATRIX)
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("who", ["anonymous", *ROLE_OF])
-@pytest.mark.parametrize("name", sorted(LOYALTY_MATRIX))
-def test_loyalty_permission_matrix(client, world, name, who):
-    case = LOYALTY_MATRIX[name]
-    if who != "anonymous":
-        client.force_login(world["users"][who])
-    response, url = _call(client, name, case, world)
-    expected = _expected(case, who)
-    if case.extra.get("api") and who == "anonymous":
-        expected = 401
-    assert response.status_code == expected, f"{who} {case.method.upper()} {url}"
-    if who == "anonymous" and not case.extra.get("api"):
-        assert response["Location"].startswith(reverse("login")), "anonymous users go to the login page"
+def _export_job(w: dict, built: bool = False):
+    """An XLSX export job of the world's owner (built for real when the file is needed)."""
+    import datetime as dt
+
+    from outreach.exports import ExportRequest, export_job_run, export_job_start
+
+    request = ExportRequest(segment="best", top=5, store_ids=(w["store"].pk,), as_of=dt.date(2026, 11, 1))
+    job = export_job_start(by=w["users"]["owner"], request=request)
+    if built:
+        job = export_job_run(job_id=job.pk, now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    return job
