@@ -144,24 +144,18 @@ def export_rows_count(*, request: ExportRequest) -> int:
 def consented_contacts(customer_rows: Iterable[Customer]) -> dict[int, dict[str, str]]:
     """The contact details each customer agreed to be reached on: email, phone, postal address.
 
-    The one place that decides which contact fields leave the building. With the customer
-    file's consent columns (``consent_email``/``consent_sms``/``consent_post``,
-    ``do_not_contact``, ``erased_at``) it exports a field only with its consent; before those
-    exist it exports the fields as they are.
+    The one place that decides which contact fields leave the building: a field is
+    exported only with its channel's consent, and nothing at all for a customer who
+    asked not to be contacted or was erased.
     """
-    fields = {f.name for f in Customer._meta.get_fields()}
-    has_consent = {"consent_email", "consent_sms", "consent_post"} <= fields
     out = {}
     for c in customer_rows:
-        contacts = {"email": c.email, "phone": c.phone, "postal_address": c.postal_address}
-        if has_consent:
-            blocked = getattr(c, "do_not_contact", False) or getattr(c, "erased_at", None) is not None
-            contacts = {
-                "email": c.email if c.consent_email and not blocked else "",
-                "phone": c.phone if c.consent_sms and not blocked else "",
-                "postal_address": c.postal_address if c.consent_post and not blocked else "",
-            }
-        out[c.pk] = contacts
+        blocked = c.do_not_contact or c.erased_at is not None
+        out[c.pk] = {
+            "email": c.email if c.consent_email and not blocked else "",
+            "phone": c.phone if c.consent_sms and not blocked else "",
+            "postal_address": c.postal_address if c.consent_post and not blocked else "",
+        }
     return out
 
 

@@ -31,7 +31,13 @@ def hostile_customers(store, best_regular, lapsed_regular, one_timer):
     made = []
     for i, name in enumerate(HOSTILE):
         c = CustomerFactory(
-            first_name=name, last_name="", home_store=store, postal_address=HOSTILE_ADDRESSES[i], email=f"x{i}@ex.test"
+            first_name=name,
+            last_name="",
+            home_store=store,
+            postal_address=HOSTILE_ADDRESSES[i],
+            email=f"x{i}@ex.test",
+            consent_email=True,
+            consent_post=True,
         )
         visits(c, [dt.date(2026, 10, 1 + i), dt.date(2026, 10, 10 + i)])
         made.append(c)
@@ -187,3 +193,11 @@ def test_export_command_writes_csv_xlsx_and_pdf(store, hostile_customers, best_r
     assert len(rows) == 3 and rows[1][0] == best_regular.card_number
     assert AuditEntry.objects.filter(action="export", actor=None).count() == 3
     assert load_workbook(tmp_path / "best.xlsx").active.max_row == 3
+
+
+def test_contact_details_leave_only_with_their_consent(store):
+    quiet = CustomerFactory(home_store=store, consent_email=True, consent_post=False, consent_sms=False)
+    blocked = CustomerFactory(home_store=store, consent_email=True, consent_post=True, do_not_contact=True)
+    contacts = exports.consented_contacts([quiet, blocked])
+    assert contacts[quiet.pk] == {"email": quiet.email, "phone": "", "postal_address": ""}
+    assert contacts[blocked.pk] == {"email": "", "phone": "", "postal_address": ""}
