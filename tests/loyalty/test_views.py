@@ -164,11 +164,22 @@ def test_pos_reads_a_card_with_its_eligible_rewards(client, chain_rules, store, 
     assert (refused.status_code, refused.json()["code"]) == (409, "insufficient")
 
 
-def test_points_appear_on_the_customer_timeline_when_the_customer_file_has_one(chain_rules, store):
-    timeline = pytest.importorskip("customers.timeline")
+def test_points_appear_on_the_customer_timeline(chain_rules, store):
+    from customers import timeline
+
     customer = CustomerFactory(home_store=store)
     fund(customer, 25)
     assert any(e.kind == "points" and "+25" in e.title for e in timeline.timeline_for(customer))
+
+
+def test_the_customer_page_shows_points_in_plain_words_and_a_redeem_button(chain_rules, store, staff, login):
+    customer = CustomerFactory(home_store=store)
+    fund(customer, 340)
+    RewardFactory(name="Big", points_cost=500, amount=Decimal("10.00"))
+    page = login(staff).get(customer.get_absolute_url())
+    html = page.content.decode()
+    assert "You have 340 points; 160 more for a 10.00 voucher." in html
+    assert reverse("loyalty:counter_customer", args=[customer.pk]) in html
 
 
 def test_points_summary_tag_renders_the_plain_words_for_any_template(chain_rules, store, voucher_reward):
