@@ -174,8 +174,13 @@ def customer_interests(customer_ids: list[int]) -> dict[int, str]:
 
 
 def loyalty_columns(customer_ids: list[int]) -> dict[int, tuple[int | None, str]]:
-    """Points balance and tier per customer; empty until the loyalty app has its ledger (seam)."""
-    return {}
+    """Points balance and tier name per customer (one query)."""
+    from loyalty.models import Account
+
+    return {
+        row["customer_id"]: (row["balance"], row["tier__name"] or "")
+        for row in Account.objects.filter(customer_id__in=customer_ids).values("customer_id", "balance", "tier__name")
+    }
 
 
 def _served_most_by(request: ExportRequest, customer_ids: list[int]) -> dict[int, str]:

@@ -415,16 +415,33 @@ def _visited(*, store_ids: list[int], period: Period) -> tuple[int, int]:
     return result["customers"] or 0, result["returning"] or 0
 
 
-def points_liability(*, store_ids: list[int]) -> Decimal | None:
-    """Outstanding points valued in money, or None while the loyalty app has no ledger.
+def points_liability(*, store_ids: list[int]) -> Decimal:
+    """Outstanding points valued in money: positive balances × each store's point value (one query).
 
-    Seam for the loyalty app (issue: loyalty): when it lands, this reads its balance
-    aggregate for the customers of ``store_ids``.
+    A stock figure at the moment of reading, not a flow of the period. Accounts in debt
+    (returns of spent points) do not reduce it: that debt is not money the shop owes.
+    The point value is the store's rules row if it has one, else the chain's, else the defaults.
     """
-    from django.apps import apps
+    from django.db.models import OuterRef, Subquery, Sum
+    from django.db.models.functions import Coalesce
 
-    try:
-        apps.get_model("loyalty", "PointsEntry")
-    except LookupError:
-        return None
-    return None  # pragma: no cover - wired when loyalty merges (see the docstring)
+    from loyalty.models import Account, ProgramRules
+
+    def rule(field: str):
+        own = ProgramRules.objects.filter(store_id=OuterRef("store_id")).values(field)[:1]
+        chain = ProgramRules.objects.filter(store__isnull=True).values(field)[:1]
+        return Coalesce(Subquery(own), Subquery(chain))
+
+    rows = (
+        Account.objects.filter(store_id__in=store_ids, balance__gt=0)
+        .values("store_id")
+        .annotate(points=Sum("balance"), shown_points=rule("display_points"), shown_value=rule("display_value"))
+        .order_by()
+    )
+    defaults = ProgramRules()
+    value = Decimal(0)
+    for r in rows:
+        shown_points = r["shown_points"] or defaults.display_points
+        shown_value = r["shown_value"] if r["shown_value"] is not None else defaults.display_value
+        value += Decimal(r["points"]) * Decimal(shown_value) / shown_points
+    return value.quantize(Decimal("0.01"))

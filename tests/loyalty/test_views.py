@@ -190,3 +190,18 @@ def test_points_summary_tag_renders_the_plain_words_for_any_template(chain_rules
     RewardFactory(name="Big", points_cost=500, amount=Decimal("10.00"))
     html = Template("{% load loyalty_tags %}{% points_summary customer %}").render(Context({"customer": customer}))
     assert "You have 340 points; 160 more for a 10.00 voucher." in html
+
+
+def test_earning_history_command_earns_each_old_ticket_once(chain_rules, store):
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import PointsEntry
+    from tests.factories import TicketFactory
+
+    customer = CustomerFactory(home_store=store)
+    TicketFactory(customer=customer, store=store, total=Decimal("40.00"))  # no signal: as if loaded by COPY
+    call_command("loyalty_earn_history", stdout=io.StringIO())
+    call_command("loyalty_earn_history", stdout=io.StringIO())
+    assert PointsEntry.objects.filter(account__customer=customer, kind="earn").count() == 1

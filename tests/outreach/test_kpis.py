@@ -15,6 +15,7 @@ from outreach.kpis import (
     kpis_compute,
     lifetime_months,
     ltv,
+    points_liability,
     q,
 )
 from tests.factories import CustomerFactory, StoreFactory, visits
@@ -99,7 +100,7 @@ def test_cards_compare_with_the_previous_period(october_store):
     assert cards["crr"].change.percent is None
     assert cards["new"].change.direction == "flat"
     assert cards["ltv"].hover["P"] == Decimal("0.400")
-    assert cards["points_liability"].value is None  # loyalty has no ledger yet: the tile shows "—"
+    assert cards["points_liability"].value == Decimal("0.00")  # nobody holds points in this fixture
 
 
 def test_a_year_of_history_measures_lifetime_over_twelve_months(db):
@@ -129,3 +130,30 @@ def test_cached_visitor_counts_follow_a_refresh(october_store):
     dashboard_aggregates_refresh(start=D(2026, 10, 30), end=D(2026, 10, 30))
     after, _ = kpi_inputs(store_ids=[october_store.pk], period=OCTOBER)
     assert (after.customers, after.new) == (before.customers + 1, before.new + 1)
+
+
+def test_points_liability_values_positive_balances_at_each_stores_point_value(store, other_store):
+    from loyalty.models import ProgramRules
+    from loyalty.services import account_open, points_adjust
+    from tests.factories import UserFactory
+
+    ProgramRules.objects.create(display_points=100, display_value=Decimal("5.00"))  # 1 point = 0.05
+    by = UserFactory()
+    for customer, points in ((CustomerFactory(home_store=store), 300), (CustomerFactory(home_store=store), 40)):
+        points_adjust(
+            account=account_open(customer=customer),
+            points=points,
+            reason="t",
+            by=by,
+            key=f"k{points}",
+            as_of=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+        )
+    points_adjust(
+        account=account_open(customer=CustomerFactory(home_store=other_store)),
+        points=999,
+        reason="t",
+        by=by,
+        key="other",
+        as_of=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+    )
+    assert points_liability(store_ids=[store.pk]) == Decimal("17.00")
