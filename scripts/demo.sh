@@ -11,6 +11,7 @@ $PY manage.py migrate --noinput
 $PY manage.py load_demo_data --if-empty
 # Demo tickets arrive by COPY, without the signals a till sends: run once what they would have
 # triggered (each step is idempotent, so a restart repeats them harmlessly).
+$PY manage.py load_demo_loyalty
 $PY manage.py loyalty_earn_history
 $PY manage.py refresh_dashboard --since all
 pids=()

@@ -205,3 +205,25 @@ def test_earning_history_command_earns_each_old_ticket_once(chain_rules, store):
     call_command("loyalty_earn_history", stdout=io.StringIO())
     call_command("loyalty_earn_history", stdout=io.StringIO())
     assert PointsEntry.objects.filter(account__customer=customer, kind="earn").count() == 1
+
+
+def test_demo_loyalty_set_up_scales_points_to_each_currency_and_is_idempotent(store):
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import Reward, Tier
+    from loyalty.selectors import rules_by_store
+    from tests.factories import StoreFactory
+
+    euro = StoreFactory(code="SOF", currency="EUR", country="BG", time_zone="Europe/Sofia")
+    for _ in range(2):
+        call_command("load_demo_loyalty", stdout=io.StringIO())
+    rules = rules_by_store([store.pk, euro.pk])
+    assert rules[store.pk].points_per_unit == Decimal("0.001")  # a point per 1,000 UZS
+    assert rules[euro.pk].points_per_unit == Decimal("1")
+    # About 2 % back everywhere: 250 points are worth 2 % of what earned them.
+    for sid in (store.pk, euro.pk):
+        spend = Decimal(250) / rules[sid].points_per_unit
+        assert rules[sid].point_value * 250 == spend * Decimal("0.02")
+    assert Reward.objects.filter(store=store).count() == 4 and Tier.objects.count() == 2
