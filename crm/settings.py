@@ -205,6 +205,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Nightly jobs; each also has a management command for the embedded default.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Segments: every night after the tills close (command: refresh_segments).
+CELERY_BEAT_SCHEDULE["outreach.segments_refresh_all"] = {
+    "task": "outreach.segments_refresh_all",
+    "schedule": crontab(hour=2, minute=30),
+}
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -54,6 +54,11 @@ MATRIX: dict[str, Case] = {
     "customers:list": Case(Role.STAFF),
     "customers:detail": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
     "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
+    # Segmentation (managers and up)
+    "outreach:segments": Case(Role.MANAGER),
+    "outreach:members": Case(Role.MANAGER, kwargs=lambda w: {"name": "lapsed"}),
+    "outreach:refresh": Case(Role.MANAGER, method="post", ok=302),
+    "outreach:status": Case(Role.MANAGER),
 }
 
 # Whole namespaces handled by one rule: Django's admin is for superusers only,
