@@ -173,7 +173,9 @@ def segments_run_start(
         total = len(ids)
     else:
         chunks, total = _full_chunks()
-    SegmentRun.objects.filter(pk=run.pk).update(progress_total=total + 1, customers_recomputed=total)
+    SegmentRun.objects.filter(pk=run.pk).update(
+        progress_total=total + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
+    )
     run.refresh_from_db()
     logger.info(
         "segment run %s planned: scope=%s mode=%s chunks=%s customers=%s",
@@ -341,7 +343,7 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
             "alpha": params.alpha,
             "a": params.a,
             "b": params.b,
-            "log_likelihood": params.log_likelihood,
+            "log_likelihood": params.log_likelihood if math.isfinite(params.log_likelihood) else None,
             "customers": params.customers,
             "unit": "days",
         }
