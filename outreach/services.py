@@ -232,45 +232,46 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
     windows = rules.windows_for(run.as_of, policy)
     stats = analytics.visit_stats(store_id=run.store_id, windows=windows, policy=policy, customers=chunk.filter)
     existing = {
-        s.customer_id: s
-        for s in CustomerSegmentState.objects.filter(chunk.filter.q("customer_id"), scope_key=run.scope_key)
+        row[1]: row
+        for row in CustomerSegmentState.objects.filter(chunk.filter.q("customer_id"), scope_key=run.scope_key)
+        .values_list("pk", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk")
+        .iterator(chunk_size=5000)
     }
+    status_at, ladder_at = 2 + STATE_FIELDS.index("status"), 2 + STATE_FIELDS.index("ladder")
     creates, updates, changes = [], [], []
-    seen = set()
     for st in stats:
-        seen.add(st.customer_id)
         c = rules.classify(st, windows, policy)
-        values = {
-            "visits": st.visits,
-            "tickets": st.tickets,
-            "first_visit": st.first_visit,
-            "last_visit": st.last_visit,
-            "median_gap_days": st.median_gap_days,
-            "window_visits": st.window_visits,
-            "window_revenue": st.window_revenue,
-            "quarters_with_visit": c.quarters_with_visit,
-            "monthly_cv": c.monthly_cv,
-            "referred_buyers": st.referred_buyers,
-            "status": c.status,
-            "ladder": c.ladder,
-            "due_on": c.due_on,
-            "xyz": c.xyz,
-        }
-        old = existing.get(st.customer_id)
+        values = (
+            st.visits,
+            st.tickets,
+            st.first_visit,
+            st.last_visit,
+            st.median_gap_days,
+            st.window_visits,
+            st.window_revenue,
+            c.quarters_with_visit,
+            c.monthly_cv,
+            st.referred_buyers,
+            c.status,
+            c.ladder,
+            c.due_on,
+            c.xyz,
+        )
+        old = existing.pop(st.customer_id, None)
         if old is None:
-            creates.append((run.scope_key, st.customer_id, *(values[f] for f in STATE_FIELDS), False, False, ""))
+            creates.append((run.scope_key, st.customer_id, *values, False, False, ""))
             changes += _moves(run, st.customer_id, ("", ""), (c.status, c.ladder))
-            continue
-        if any(getattr(old, k) != v for k, v in values.items()):
-            changes += _moves(run, st.customer_id, (old.status, old.ladder), (c.status, c.ladder))
-            updates.append((old.pk, *(values[f] for f in STATE_FIELDS)))
-    gone = [s for cid, s in existing.items() if cid not in seen]
-    for s in gone:
-        changes += _moves(run, s.customer_id, (s.status, s.ladder), ("", ""))
-        changes += _flag_moves(run, s.customer_id, best=(s.is_best, False), at_risk=(s.is_at_risk, False))
+        elif old[2 : 2 + len(values)] != values:
+            changes += _moves(run, st.customer_id, (old[status_at], old[ladder_at]), (c.status, c.ladder))
+            updates.append((old[0], *values))
+    # Customers of the chunk with a state but no visit any more (tickets unlinked or moved away).
+    gone = list(existing.values())
+    for row in gone:
+        changes += _moves(run, row[1], (row[status_at], row[ladder_at]), ("", ""))
+        changes += _flag_moves(run, row[1], best=(row[-2], False), at_risk=(row[-1], False))
     with transaction.atomic():
         if gone:
-            CustomerSegmentState.objects.filter(pk__in=[s.pk for s in gone]).delete()
+            CustomerSegmentState.objects.filter(pk__in=[row[0] for row in gone]).delete()
         analytics.rows_insert(
             model=CustomerSegmentState,
             rows=creates,
@@ -278,7 +279,7 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         )
         analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=STATE_FIELDS)
         _changes_insert(changes)
-        covered = len(chunk.ids) if chunk.ids is not None else len(seen | set(existing))
+        covered = len(chunk.ids) if chunk.ids is not None else len(stats) + len(gone)
         SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(covered))
     return covered
 
@@ -294,46 +295,27 @@ def _bounded_progress(covered: int):
 CHANGE_FIELDS = ("run_id", "scope_key", "customer_id", "kind", "from_value", "to_value", "as_of")
 
 
-def _changes_insert(changes: list[SegmentChange]) -> None:
-    analytics.rows_insert(
-        model=SegmentChange, rows=[tuple(getattr(c, f) for f in CHANGE_FIELDS) for c in changes], fields=CHANGE_FIELDS
-    )
+def _changes_insert(changes: list[tuple]) -> None:
+    """Append history rows given as tuples of CHANGE_FIELDS."""
+    analytics.rows_insert(model=SegmentChange, rows=changes, fields=CHANGE_FIELDS)
 
 
-def _moves(run: SegmentRun, customer_id: int, old: tuple[str, str], new: tuple[str, str]) -> list[SegmentChange]:
-    out = []
-    for kind, a, b in ((SegmentChange.Kind.STATUS, old[0], new[0]), (SegmentChange.Kind.LADDER, old[1], new[1])):
-        if a != b:
-            out.append(
-                SegmentChange(
-                    run=run,
-                    scope_key=run.scope_key,
-                    customer_id=customer_id,
-                    kind=kind,
-                    from_value=a,
-                    to_value=b,
-                    as_of=run.as_of,
-                )
-            )
-    return out
+def _moves(run: SegmentRun, customer_id: int, old: tuple[str, str], new: tuple[str, str]) -> list[tuple]:
+    """History rows for the status and ladder dimensions that changed."""
+    return [
+        (run.pk, run.scope_key, customer_id, kind, a, b, run.as_of)
+        for kind, a, b in (("status", old[0], new[0]), ("ladder", old[1], new[1]))
+        if a != b
+    ]
 
 
-def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -> list[SegmentChange]:
-    out = []
-    for kind, (a, b) in flags.items():
-        if a != b:
-            out.append(
-                SegmentChange(
-                    run=run,
-                    scope_key=run.scope_key,
-                    customer_id=customer_id,
-                    kind=kind,
-                    from_value=kind if a else "",
-                    to_value=kind if b else "",
-                    as_of=run.as_of,
-                )
-            )
-    return out
+def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -> list[tuple]:
+    """History rows for yes/no memberships (best, at_risk) that flipped: "" ↔ the segment's name."""
+    return [
+        (run.pk, run.scope_key, customer_id, kind, kind if a else "", kind if b else "", run.as_of)
+        for kind, (a, b) in flags.items()
+        if a != b
+    ]
 
 
 def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDParams | None = None) -> SegmentRun:
@@ -433,10 +415,10 @@ def visit_model_fit(*, store: Store | None, as_of: dt.date, unit: str = "days") 
     return _fit_combos(combos, as_of, unit_days=7.0 if unit == "weeks" else 1.0)
 
 
-def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[SegmentChange]:
+def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[tuple]:
     """P(alive), expected visits and the at-risk flag for every state row of the scope; writes changed rows."""
     end = run.as_of - dt.timedelta(days=1)
-    changes: list[SegmentChange] = []
+    changes: list[tuple] = []
     fields = (
         "customer_id",
         "visits",
