@@ -147,8 +147,9 @@ def append_day(day: dt.date, share: float = 0.03, seed: int = 2) -> int:
             INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, customer_id, is_return)
             SELECT c.home_store_id, 'N' || %s || '-' || c.id, %s, 25.00, 1, c.id, false
             FROM customers_customer c WHERE random() < %s
+            ON CONFLICT DO NOTHING
             """,
-            [day.isoformat(), dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC), share],
+            [f"{day.isoformat()}-{time.time_ns()}", dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC), share],
         )
         return cur.rowcount
 
