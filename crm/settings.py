@@ -7,10 +7,11 @@ and ``CELERY_BROKER_URL`` (Redis) and gets the production shape. There are no
 ``if ENV == "production"`` branches: each setting is its own variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab  # noqa: F401  (used by the beat schedule)
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -34,25 +35,36 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
     "crispy_forms",
     "crispy_bootstrap5",
     "rest_framework",
     "drf_spectacular",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "crm",
     "customers",
     "loyalty",
     "outreach",
 ]
 
 MIDDLEWARE = [
+    "crm.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "crm.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout signalled by the backend into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -117,6 +129,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes first: it refuses a locked-out user before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -126,6 +143,8 @@ LOGOUT_REDIRECT_URL = "login"
 # redirect, secure cookies and HSTS together. Each can still be overridden.
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Container healthchecks probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
@@ -140,6 +159,38 @@ SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)  # one 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+
+# Login protection (django-axes): 5 failures → a 15-minute lock for that user
+# from that IP. Counters live in the database (AxesDBHandler), so a Redis
+# restart does not reset them. AXES_PROXY_COUNT = how many proxies sit in
+# front of gunicorn (1 behind the compose/nginx proxy), for the client IP.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+AXES_VERBOSE = False  # its log lines name the username; ours carry ids only
+
+# Content-Security-Policy (django-csp): scripts only from our own static files,
+# no inline script anywhere; styles from our files (inline style attributes are
+# allowed for progress bars and heatmap cells); no framing; forms post home.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Regulars")
 
 # --- I18n -------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
@@ -204,9 +255,25 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Nightly jobs; each also has a management command for the embedded default.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
-# Segments: every night after the tills close (command: refresh_segments).
-CELERY_BEAT_SCHEDULE["outreach.segments_refresh_all"] = {
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Proves a worker is consuming: /readyz reports the age of the last beat.
+    "worker-heartbeat": {"task": "customers.worker_heartbeat", "schedule": 60.0, "options": {"expires": 55}},
+}
+# /readyz calls a worker stale when its last heartbeat is older than this.
+WORKER_HEARTBEAT_STALE_AFTER = env.int("WORKER_HEARTBEAT_STALE_AFTER", default=180)
+# Loyalty (in this order each night: expire, then warn about what is left, then tiers and birthdays).
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "loyalty-points-expire": {"task": "loyalty.points_expire", "schedule": crontab(hour=1, minute=10)},
+        "loyalty-expiry-warnings": {"task": "loyalty.expiry_warnings", "schedule": crontab(hour=1, minute=30)},
+        "loyalty-tiers-recompute": {"task": "loyalty.tiers_recompute", "schedule": crontab(hour=1, minute=50)},
+        "loyalty-birthday-bonuses": {"task": "loyalty.birthday_bonuses", "schedule": crontab(hour=2, minute=10)},
+    }
+)
+# Tasks that re-queue rows stuck after a broker restart; `check --deploy` insists they are scheduled.
+REGULARS_SWEEPERS: list[str] = []
+# Segments: every night after the tills close, one run per scope (command: refresh_segments).
+CELERY_BEAT_SCHEDULE["outreach-segments-refresh"] = {
     "task": "outreach.segments_refresh_all",
     "schedule": crontab(hour=2, minute=30),
 }
@@ -228,12 +295,30 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Logging ----------------------------------------------------------------
-# Logs carry ids, never names, emails or phones.
+# Logs carry ids, never names, emails or phones. LOG_FORMAT=json (default) gives
+# one JSON object per line with the request or Celery task id; "plain" reads
+# better on a laptop.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "crm.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "crm.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # WeasyPrint and fontTools narrate every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -6,12 +6,14 @@ from django.urls import include, path
 
 from customers import views as customer_views
 
-from . import views
+from . import two_factor, views
 
 urlpatterns = [
     path("", customer_views.home, name="home"),
     path("customers/", include("customers.urls")),
     path("segments/", include("outreach.urls")),
+    path("loyalty/", include("loyalty.urls")),
+    path("api/v1/loyalty/", include(("loyalty.api_urls", "loyalty_api"))),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
@@ -22,7 +24,10 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("accounts/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("accounts/two-factor/", two_factor.two_factor_setup, name="two_factor_setup"),
+    path("accounts/two-factor/verify/", two_factor.two_factor_verify, name="two_factor_verify"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,135 @@
+"""Printed task sheets for handwritten notes (WeasyPrint).
+
+Three layouts, one data shape:
+
+- ``sheet``: A4, one block per note (kind, tick boxes, recipient and address, why
+  this person, personal context, suggested wording in the customer's language,
+  the incentive and return code for win-back only, "no coupon — just thanks" on
+  thank-you notes) and a signature line for every staff member of the store;
+- ``cards``: one A6 note card per note, to write from;
+- ``labels``: an A4 sheet of envelope address labels (3 × 8).
+
+Rendering is done in parts of ``CHUNK_NOTES`` notes, each written to PDF and
+dropped before the next is laid out, then the parts are joined with pypdf: peak
+memory depends on the part size, not on how many notes are printed. A section
+(one staff member's notes) that fits in one part is numbered "page X of Y";
+longer sections keep a running "page X".
+
+Print CSS is lean on purpose: no CSS framework in PDFs (Bootstrap made
+WeasyPrint ~2.8× slower here).
+"""
+
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from itertools import islice
+from typing import Literal
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import translation
+from pypdf import PdfWriter
+from weasyprint import CSS, HTML
+from weasyprint.text.fonts import FontConfiguration
+
+Layout = Literal["sheet", "cards", "labels"]
+LAYOUTS: tuple[Layout, ...] = ("sheet", "cards", "labels")
+CHUNK_NOTES = 50
+RTL_LANGUAGES = {"fa", "ar", "he", "ur"}
+
+
+@dataclass(frozen=True)
+class SheetNote:
+    """One note as it is printed. Plain strings: the sheet knows nothing of models."""
+
+    kind: str  # thank_you, win_back, birthday, big_purchase, new_arrivals, manual
+    kind_label: str
+    recipient: str
+    address: str
+    why: str
+    context: str = ""
+    wording: str = ""
+    wording_language: str = "en"
+    incentive: str = ""  # win-back: "15 % off one purchase, valid until 31 Jan 2027"
+    voucher_code: str = ""
+    return_code: str = ""  # attributes the customer's return to this note
+    note_id: int | None = None
+
+    @property
+    def wording_dir(self) -> str:
+        return "rtl" if self.wording_language.split("-")[0] in RTL_LANGUAGES else "ltr"
+
+    @property
+    def has_incentive(self) -> bool:
+        return bool(self.incentive or self.voucher_code)
+
+
+@dataclass
+class SheetSection:
+    """The notes one staff member writes (or a whole store's, for a manager)."""
+
+    title: str  # "Notes to write — Anna Karimova"
+    subtitle: str  # "Chilonzor (CHZ) · 6 notes this week (3 thank-you, 3 win-back) · due by Sat 28 Nov"
+    notes: list[SheetNote] = field(default_factory=list)
+
+
+@dataclass
+class SheetDocument:
+    store_label: str  # "Chilonzor (CHZ)"
+    printed_on: date
+    signers: list[str]  # every active staff member of the store signs every note
+    sections: list[SheetSection]
+    language: str = "en"
+
+
+def _chunks(notes: list[SheetNote], size: int) -> Iterator[list[SheetNote]]:
+    it = iter(notes)
+    while part := list(islice(it, size)):
+        yield part
+
+
+def _parts(document: SheetDocument, chunk: int) -> Iterable[tuple[SheetSection, list[SheetNote], bool, bool]]:
+    """(section, notes, is_first_part_of_section, section_fits_one_part) for each part to render."""
+    for section in document.sections:
+        parts = list(_chunks(section.notes, chunk)) or [[]]
+        for i, notes in enumerate(parts):
+            yield section, notes, i == 0, len(parts) == 1
+
+
+def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk: int = CHUNK_NOTES) -> bytes:
+    """Render ``document`` in ``layout`` to PDF bytes, ``chunk`` notes at a time."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
+    fonts = FontConfiguration()
+    stylesheet = CSS(filename=str(settings.BASE_DIR / "static" / "print" / f"{layout}.css"), font_config=fonts)
+    writer = PdfWriter()
+    page_offset = 0
+    section_start = 0
+    with translation.override(document.language):
+        for section, notes, first_part, whole in _parts(document, chunk):
+            if first_part:
+                section_start = page_offset
+            html = render_to_string(
+                f"outreach/sheets/{layout}.html",
+                {
+                    "doc": document,
+                    "section": section,
+                    "notes": notes,
+                    "show_header": first_part,
+                    "page_start": page_offset - section_start + 1,
+                    "numbered_of_total": whole,
+                },
+            )
+            rendered = HTML(string=html, base_url=str(settings.BASE_DIR)).render(
+                stylesheets=[stylesheet], font_config=fonts
+            )
+            page_offset += len(rendered.pages)
+            buffer = io.BytesIO()
+            rendered.write_pdf(buffer)
+            del rendered
+            buffer.seek(0)
+            writer.append(buffer)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
