@@ -3,8 +3,9 @@
     DATABASE_URL=postgres://regulars:regulars@127.0.0.1:5432/regulars_bench_segments \
         .venv/bin/python bench/segments.py --customers 50000
 
-It creates (or reuses, with --reuse) a database with N customers and about 20 tickets each over two years
-(COPY-based generator: the foundation's ``load_demo_data`` is used instead when it exists), then times:
+It creates (or reuses, with --reuse) a database with N customers and their tickets over two years —
+``load_demo_data`` (the foundation's demo chain, about 20 tickets per customer) by default, or this script's
+own COPY generator with ``--generator copy`` — then times:
 
 1. baseline: ``SELECT customer_id, count(*), max(purchased_at) FROM tickets GROUP BY customer_id`` (all rows fetched);
 2. a full ``refresh_segments`` (in process; queries counted);
@@ -34,7 +35,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://regulars:regulars@127.0.0.1:54
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 os.environ.pop("CELERY_BROKER_URL", None)  # the bench runs every phase in process
 
-AS_OF = dt.date(2026, 11, 1)
+DEMO_TODAY = dt.date(2026, 11, 1)  # the last day with tickets
+AS_OF = DEMO_TODAY + dt.timedelta(days=1)  # the full run counts every day up to DEMO_TODAY
 STORES = [("BCHZ", "Asia/Tashkent", 5), ("BMNL", "Asia/Manila", 8), ("BTAS", "Asia/Tashkent", 5)]
 
 
@@ -71,15 +73,11 @@ def generate(customers: int, seed: int = 1) -> int:
         Store.objects.get_or_create(code=code, defaults={"name": code, "time_zone": tz})[0] for code, tz, _ in STORES
     ]
     offsets = {s.pk: off for s, (_, _, off) in zip(stores, STORES, strict=True)}
-    with connection.cursor() as cur:
-        cur.execute("SELECT coalesce(max(id), 0) FROM customers_customer")
-        first_id = cur.fetchone()[0] + 1
-    ids = np.arange(first_id, first_id + customers)
     home = rng.choice([s.pk for s in stores], customers, p=[0.5, 0.3, 0.2])
     buf = io.StringIO()
-    for cid, store_id in zip(ids.tolist(), home.tolist(), strict=True):
-        body = f"2{cid:011d}"
-        buf.write(f"Bench\tCustomer {cid}\t\t\tToshkent\t\tuz\temail\t{store_id}\t{body}{ean13_check_digit(body)}\tf\n")
+    for i, store_id in enumerate(home.tolist()):
+        body = f"29{seed:02d}{i:08d}"
+        buf.write(f"Bench\tCustomer {i}\t\t\tToshkent\t\tuz\temail\t{store_id}\t{body}{ean13_check_digit(body)}\tf\n")
     buf.seek(0)
     with connection.cursor() as cur:
         cur.copy_expert(
@@ -87,6 +85,8 @@ def generate(customers: int, seed: int = 1) -> int:
             "preferred_channel, home_store_id, card_number, details_missing) FROM STDIN",
             buf,
         )
+        cur.execute("SELECT id FROM customers_customer ORDER BY id DESC LIMIT %s", [customers])
+        ids = np.array(sorted(r[0] for r in cur.fetchall()))
     # Visit patterns: mean gap in days and number of visits per customer.
     kind = rng.random(customers)
     gap = np.where(kind < 0.3, 1.0, np.where(kind < 0.55, 90.0, np.where(kind < 0.9, 18.0, 4.0)))
@@ -111,7 +111,7 @@ def generate(customers: int, seed: int = 1) -> int:
     total = rng.integers(200, 30000, n) / 100
     is_return = rng.random(n) < 0.02
     total = np.where(is_return, -total, total)
-    as_of_ord = AS_OF.toordinal()
+    as_of_ord = AS_OF.toordinal()  # `ago` ≥ 1: the newest tickets are on DEMO_TODAY
     with connection.cursor() as cur:
         cur.execute("SELECT coalesce(max(id), 0) FROM customers_purchaseticket")
         base = cur.fetchone()[0]
@@ -190,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--reuse", action="store_true", help="Keep the existing data (skip the generator).")
+    parser.add_argument("--generator", choices=["demo", "copy"], default="demo")
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])
@@ -210,11 +211,19 @@ def main() -> None:
     print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} cores")
     if not args.reuse:
         with connection.cursor() as cur:
-            cur.execute(
-                "TRUNCATE outreach_segmentchange, outreach_customersegmentstate, outreach_segmentrun, "
-                "outreach_pendingcustomer, customers_purchaseticket, customers_customer CASCADE"
+            cur.execute("TRUNCATE customers_purchaseticket, customers_customer RESTART IDENTITY CASCADE")
+        if args.generator == "demo":
+            timed(
+                "load_demo_data",
+                lambda: call_command(
+                    "load_demo_data", "--customers", str(args.customers), "--as-of", DEMO_TODAY.isoformat(), verbosity=0
+                ),
+                results,
             )
-        tickets = timed("generate (COPY)", lambda: generate(args.customers), results)
+        else:
+            timed("generate (COPY)", lambda: generate(args.customers), results)
+        with connection.cursor() as cur:
+            cur.execute("ANALYZE")
     with connection.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT customer_id) FROM customers_purchaseticket")
         tickets, customers = cur.fetchone()
@@ -257,7 +266,7 @@ def main() -> None:
     os.unlink(csv_path)
     print(f"  pandas: {pd_result}; ours: lapsed {run.counts['lapsed']}")
 
-    appended = timed("append one day of tickets", lambda: append_day(AS_OF), results)
+    appended = timed("append one day of tickets", lambda: append_day(AS_OF), results)  # the day after DEMO_TODAY
     inc = timed(
         "incremental refresh (next day)",
         lambda: segments_refresh(store=None, as_of=AS_OF + dt.timedelta(days=1), now=dt.datetime.now(dt.UTC)),
