@@ -66,7 +66,7 @@ def generate(customers: int, seed: int = 1) -> int:
     import numpy as np
     from django.db import connection
 
-    from customers.models import Store, ean13_check_digit
+    from customers.models import Customer, Store, ean13_check_digit
 
     rng = np.random.default_rng(seed)
     stores = [
@@ -74,17 +74,22 @@ def generate(customers: int, seed: int = 1) -> int:
     ]
     offsets = {s.pk: off for s, (_, _, off) in zip(stores, STORES, strict=True)}
     home = rng.choice([s.pk for s in stores], customers, p=[0.5, 0.3, 0.2])
+    given = ["first_name", "last_name", "city", "preferred_language", "home_store_id", "card_number"]
+    # Every other NOT NULL column without a database default gets the model default (consents etc.).
+    others = [
+        f
+        for f in Customer._meta.concrete_fields
+        if not (f.primary_key or f.null or f.generated or f.attname in given or f.has_db_default())
+    ]
+    tail = "\t".join(_copy_value(f.get_default()) for f in others)
     buf = io.StringIO()
     for i, store_id in enumerate(home.tolist()):
         body = f"29{seed:02d}{i:08d}"
-        buf.write(f"Bench\tCustomer {i}\t\t\tToshkent\t\tuz\temail\t{store_id}\t{body}{ean13_check_digit(body)}\tf\n")
+        buf.write(f"Bench\tCustomer {i}\tToshkent\tuz\t{store_id}\t{body}{ean13_check_digit(body)}\t{tail}\n")
     buf.seek(0)
     with connection.cursor() as cur:
-        cur.copy_expert(
-            "COPY customers_customer (first_name, last_name, email, phone, city, postal_address, preferred_language, "
-            "preferred_channel, home_store_id, card_number, details_missing) FROM STDIN",
-            buf,
-        )
+        columns = ", ".join(given + [f.column for f in others])
+        cur.copy_expert(f"COPY customers_customer ({columns}) FROM STDIN", buf)
         cur.execute("SELECT id FROM customers_customer ORDER BY id DESC LIMIT %s", [customers])
         ids = np.array(sorted(r[0] for r in cur.fetchall()))
     # Visit patterns: mean gap in days and number of visits per customer.
@@ -135,6 +140,14 @@ def generate(customers: int, seed: int = 1) -> int:
             )
             cur.execute("ANALYZE customers_purchaseticket; ANALYZE customers_customer")
     return n
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return str(value)
 
 
 def append_day(day: dt.date, share: float = 0.03, seed: int = 2) -> int:

@@ -19,6 +19,7 @@ customers' ticket figures cannot have changed, so the result equals a full run's
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -367,13 +368,18 @@ def segments_refresh(
     full: bool = False,
     by=None,
     params: bgnbd.BGNBDParams | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SegmentRun:
-    """Run every phase in this process (commands, the embedded default, tests)."""
+    """Run every phase in this process (commands, the embedded default, tests).
+
+    ``now`` is the start; ``clock`` (the interface's ``timezone.now``) stamps the finish, so the run's
+    duration is real. Without it the finish is stamped ``now`` as well.
+    """
     run, chunks = segments_run_start(store=store, as_of=as_of, now=now, full=full, by=by)
     try:
         for chunk in chunks:
             segments_chunk_apply(run=run, chunk=chunk)
-        return segments_run_finish(run=run, now=now, params=params)
+        return segments_run_finish(run=run, now=clock() if clock else now, params=params)
     except Exception as exc:
         segments_run_fail(run_id=run.pk, error=f"{type(exc).__name__}: {exc}", now=now)
         raise
