@@ -239,6 +239,18 @@ def is_at_risk(*, visits: int, status: str, p_alive: float | None, policy: Polic
     )
 
 
+def at_risk_mask(visits, statuses, p_alive, policy: Policy):
+    """:func:`is_at_risk` over numpy arrays (NaN P(alive) = no model = not at risk)."""
+    import numpy as np
+
+    p = np.asarray(p_alive, dtype=float)
+    return (
+        (np.asarray(visits) >= policy.lapse_min_visits)
+        & (np.asarray(statuses) != LOST)
+        & (p < float(policy.at_risk_threshold))
+    )
+
+
 def humanize_days(days: float) -> str:
     """ "12 days", "2 weeks", "5 months" — the unit a shop owner would say."""
     from django.utils.translation import ngettext

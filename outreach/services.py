@@ -436,21 +436,30 @@ def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: r
         "is_at_risk",
     )
     for rows in analytics.iter_state_chunks(scope_key=run.scope_key, fields=fields):
-        if params is not None:
-            visits = np.array([r[2] for r in rows], dtype=float)
-            first = np.array([r[3].toordinal() for r in rows], dtype=float)
-            last = np.array([r[4].toordinal() for r in rows], dtype=float)
+        # Vectorised over the chunk; Python touches only the rows that changed.
+        pk, customer, visits, first, last, status, old_p, old_e, old_risk = zip(*rows, strict=True)
+        visits = np.array(visits, dtype=float)
+        old_p = np.array([np.nan if v is None else v for v in old_p])
+        old_e = np.array([np.nan if v is None else v for v in old_e])
+        old_risk = np.array(old_risk, dtype=bool)
+        if params is None:
+            p = e = np.full(len(rows), np.nan)
+        else:
+            first = np.array([d.toordinal() for d in first], dtype=float)
+            last = np.array([d.toordinal() for d in last], dtype=float)
             T = end.toordinal() - first
             p = np.round(bgnbd.p_alive(params, visits - 1, last - first, T), 2)
             e = np.round(bgnbd.expected_visits(params, policy.expected_days, visits - 1, last - first, T), 1)
+        risk = rules.at_risk_mask(visits, status, p, policy)
+        same_p = (p == old_p) | (np.isnan(p) & np.isnan(old_p))
+        same_e = (e == old_e) | (np.isnan(e) & np.isnan(old_e))
+        changed = np.flatnonzero(~(same_p & same_e & (risk == old_risk)))
         updates = []
-        for i, (pk, customer_id, visits_i, _f, _l, status, old_p, old_e, old_risk) in enumerate(rows):
-            new_p = float(p[i]) if params is not None else None
-            new_e = float(e[i]) if params is not None else None
-            risk = rules.is_at_risk(visits=visits_i, status=status, p_alive=new_p, policy=policy)
-            if (old_p, old_e, old_risk) != (new_p, new_e, risk):
-                updates.append((pk, new_p, new_e, risk))
-                changes += _flag_moves(run, customer_id, at_risk=(old_risk, risk))
+        for i in changed.tolist():
+            new_p = None if np.isnan(p[i]) else float(p[i])
+            new_e = None if np.isnan(e[i]) else float(e[i])
+            updates.append((pk[i], new_p, new_e, bool(risk[i])))
+            changes += _flag_moves(run, customer[i], at_risk=(bool(old_risk[i]), bool(risk[i])))
         analytics.rows_update(
             model=CustomerSegmentState, rows=updates, fields=("p_alive", "expected_visits", "is_at_risk")
         )

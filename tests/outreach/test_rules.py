@@ -123,3 +123,19 @@ def test_explanations_say_why_in_words():
         rules.explain_at_risk(median_gap_days=12, days_since=61, p_alive=0.18)
         == "usually comes every 12 days; 61 days since; 18 % likely still active"
     )
+
+
+def test_vectorised_at_risk_agrees_with_the_rule():
+    cases = [
+        (5, "active", 0.2),
+        (5, "active", 0.6),
+        (2, "active", 0.1),
+        (5, "lost", 0.1),
+        (5, "lapsed", 0.49),
+        (9, "new", None),
+    ]
+    mask = rules.at_risk_mask(
+        [c[0] for c in cases], [c[1] for c in cases], [float("nan") if c[2] is None else c[2] for c in cases], POLICY
+    )
+    assert mask.tolist() == [rules.is_at_risk(visits=v, status=s, p_alive=p, policy=POLICY) for v, s, p in cases]
+    assert mask.tolist() == [True, False, False, False, True, False]
