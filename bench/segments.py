@@ -303,13 +303,13 @@ def main() -> None:
         "BG/NBD fit (1M synthetic, weighted)", lambda: bgnbd.fit(uniq[:, 0], uniq[:, 1], uniq[:, 2], weights), results
     )
 
-    # The worker-like process reports its own peak RSS (RUSAGE_CHILDREN would count the pages of this
-    # process that the fork copied before exec).
+    # The worker-like process reports its own peak RSS from /proc (VmHWM belongs to the exec'd image;
+    # getrusage's ru_maxrss would still count the pages of this big process that the fork copied).
     probe = (
-        "import os, resource, sys, django; sys.path.insert(0, sys.argv[1]); django.setup(); "
+        "import os, re, sys, django; sys.path.insert(0, sys.argv[1]); django.setup(); "
         "from django.core.management import call_command; "
         "call_command('refresh_segments', '--full', '--as-of', sys.argv[2], stdout=open(os.devnull, 'w')); "
-        "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "print('PEAK_RSS_KB', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1))"
     )
     done = timed(
         "full run in a separate process",

@@ -175,7 +175,7 @@ def segments_run_start(
     else:
         chunks, total = _full_chunks()
     SegmentRun.objects.filter(pk=run.pk).update(
-        progress_total=total + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
+        progress_total=len(chunks) + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
     )
     run.refresh_from_db()
     logger.info(
@@ -281,15 +281,15 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=STATE_FIELDS)
         _changes_insert(changes)
         covered = len(chunk.ids) if chunk.ids is not None else len(stats) + len(gone)
-        SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(covered))
+        SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(1))
     return covered
 
 
-def _bounded_progress(covered: int):
-    """progress_done + covered, never past progress_total − 1 (the finish step is the last unit)."""
+def _bounded_progress(step: int):
+    """progress_done + step, never past progress_total − 1 (progress counts chunks; finishing is the last unit)."""
     return Case(
         When(progress_total=0, then=F("progress_done")),
-        default=Least(F("progress_done") + covered, F("progress_total") - 1),
+        default=Least(F("progress_done") + step, F("progress_total") - 1),
     )
 
 
