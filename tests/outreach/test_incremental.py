@@ -108,3 +108,31 @@ def test_a_stale_running_run_does_not_hold_the_lock_forever(best_regular):
     run, _ = segments_run_start(store=None, as_of=AS_OF_DATE, now=now)
     stuck.refresh_from_db()
     assert stuck.status == "failed" and run.status == "running"
+
+
+def test_tickets_created_queues_customers_for_both_scopes(best_regular, store, django_capture_on_commit_callbacks):
+    from outreach.models import PendingCustomer
+    from tests.factories import visits
+
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        made = visits(best_regular, [AS_OF_DATE])
+        send_tickets_created([t.pk for t in made])
+    assert set(PendingCustomer.objects.values_list("scope_key", "customer_id")) == {
+        ("chain", best_regular.pk),
+        (f"store:{store.pk}", best_regular.pk),
+    }
+    run = segments_refresh(store=None, as_of=AS_OF_DATE + dt.timedelta(days=1), now=timezone.now())
+    assert run.mode == "incremental" and run.customers_recomputed >= 1
+    assert not PendingCustomer.objects.filter(scope_key="chain").exists(), "the run consumed the chain's queue"
+    assert PendingCustomer.objects.filter(scope_key=f"store:{store.pk}").exists(), "the store's queue waits for its run"
+
+
+def test_a_store_override_changes_only_that_stores_segmentation(best_regular, lapsed_regular, store):
+    from outreach.models import SegmentPolicy
+
+    SegmentPolicy.objects.create(store=store, best_top_n=1)
+    chain = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    here = segments_refresh(store=store, as_of=AS_OF_DATE, now=timezone.now())
+    assert chain.counts["best"] == 2 and here.counts["best"] == 1
+    assert here.policy_snapshot["best_top_n"] == "1"
