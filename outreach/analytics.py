@@ -498,6 +498,17 @@ def segment_counts(*, scope_key: str) -> dict[str, int]:
     return states.aggregate(**aggregates)
 
 
+def state_table_analyze() -> None:
+    """Refresh PostgreSQL's statistics of the state table after a run rewrote much of it.
+
+    Without it the planner, still counting the rows of the previous run, picks the (scope, ladder) index
+    for the next run's "these customers" lookups and filters the whole scope (seen: 0.4 s per chunk).
+    """
+    if use_sql():
+        with connection.cursor() as cur:
+            cur.execute(f'ANALYZE "{CustomerSegmentState._meta.db_table}"')
+
+
 def iter_state_chunks(*, scope_key: str, fields: Sequence[str], chunk: int = 20000) -> Iterable[list[tuple]]:
     """Keyset-paginated value tuples (``id`` first) of every state row of the scope."""
     last = 0

@@ -136,3 +136,15 @@ def test_a_store_override_changes_only_that_stores_segmentation(best_regular, la
     here = segments_refresh(store=store, as_of=AS_OF_DATE, now=timezone.now())
     assert chain.counts["best"] == 2 and here.counts["best"] == 1
     assert here.policy_snapshot["best_top_n"] == "1"
+
+
+def test_the_visit_model_is_refitted_weekly_and_reused_in_between():
+    generate_chain(customers=80, seed=5)
+    day = AS_OF_DATE
+    first = segments_refresh(store=None, as_of=day, now=timezone.now())
+    assert first.model_params["fitted_as_of"] == day.isoformat()
+    reused = segments_refresh(store=None, as_of=day + dt.timedelta(days=6), now=timezone.now(), full=True)
+    assert reused.model_params["fitted_as_of"] == day.isoformat()
+    assert reused.model_params["r"] == first.model_params["r"]
+    refitted = segments_refresh(store=None, as_of=day + dt.timedelta(days=7), now=timezone.now())
+    assert refitted.model_params["fitted_as_of"] == (day + dt.timedelta(days=7)).isoformat()
