@@ -402,6 +402,33 @@ def segments_mark_pending(*, ticket_ids: list[int]) -> int:
     return len(rows)
 
 
+def _queue_everywhere(customer_ids: list[int]) -> None:
+    """Queue customers for the next run of the chain and of every store."""
+    scopes = [CHAIN, *(f"store:{pk}" for pk in Store.objects.values_list("pk", flat=True))]
+    PendingCustomer.objects.bulk_create(
+        [PendingCustomer(scope_key=s, customer_id=c) for s in scopes for c in customer_ids],
+        ignore_conflicts=True,
+        batch_size=2000,
+    )
+
+
+def segments_customers_merged(*, survivor_id: int, duplicate_id: int) -> None:
+    """A merge moved the duplicate's tickets and referrals to the survivor (no ticket is new, so the
+    watermark would not see it): queue the survivor everywhere and keep the duplicate's history on the
+    survivor. The duplicate's state rows go with the duplicate."""
+    SegmentChange.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
+    CustomerSegmentState.objects.filter(customer_id=duplicate_id).delete()
+    _queue_everywhere([survivor_id])
+
+
+def segments_customer_erased(*, customer_id: int) -> None:
+    """An erasure unlinked the customer's tickets: drop their segment state and history now (nothing
+    derived from them stays), and queue them so the next runs re-rank everyone else."""
+    CustomerSegmentState.objects.filter(customer_id=customer_id).delete()
+    SegmentChange.objects.filter(customer_id=customer_id).delete()
+    _queue_everywhere([customer_id])
+
+
 # --- The visit model -------------------------------------------------------------------------------
 
 

@@ -148,3 +148,33 @@ def test_the_visit_model_is_refitted_weekly_and_reused_in_between():
     assert reused.model_params["r"] == first.model_params["r"]
     refitted = segments_refresh(store=None, as_of=day + dt.timedelta(days=7), now=timezone.now())
     assert refitted.model_params["fitted_as_of"] == (day + dt.timedelta(days=7)).isoformat()
+
+
+def test_a_merge_gives_the_survivor_the_duplicates_visits_in_the_next_run(store, owner):
+    from customers.services import customers_merge
+    from outreach.models import SegmentChange
+    from tests.factories import CustomerFactory, visits
+
+    survivor, duplicate = CustomerFactory(home_store=store), CustomerFactory(home_store=store)
+    visits(survivor, [AS_OF_DATE - dt.timedelta(days=d) for d in (40, 20)])
+    visits(duplicate, [AS_OF_DATE - dt.timedelta(days=d) for d in (30, 10)])
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    customers_merge(survivor=survivor, duplicate=duplicate, by=owner)
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert run.mode == "incremental"
+    s = CustomerSegmentState.objects.get(scope_key="chain", customer=survivor)
+    assert (s.visits, s.ladder) == (4, "regular")
+    assert SegmentChange.objects.filter(customer=survivor, to_value="regular").exists()
+    assert SegmentChange.objects.filter(customer=survivor).count() >= 4, "the duplicate's history moved over"
+
+
+def test_an_erasure_drops_the_customers_segment_rows(best_regular, one_timer, owner):
+    from customers.services import customer_erase
+    from outreach.models import SegmentChange
+
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    customer_erase(customer=one_timer, by=owner, at=timezone.now())
+    assert not CustomerSegmentState.objects.filter(customer=one_timer).exists()
+    assert not SegmentChange.objects.filter(customer=one_timer).exists()
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert run.counts["customers"] == 1 and run.counts["one_timer"] == 0
