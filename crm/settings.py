@@ -273,6 +273,11 @@ CELERY_BEAT_SCHEDULE.update(
 )
 # Tasks that re-queue rows stuck after a broker restart; `check --deploy` insists they are scheduled.
 REGULARS_SWEEPERS: list[str] = []
+# Segments: every night after the tills close, one run per scope (command: refresh_segments).
+CELERY_BEAT_SCHEDULE["outreach-segments-refresh"] = {
+    "task": "outreach.segments_refresh_all",
+    "schedule": crontab(hour=2, minute=30),
+}
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

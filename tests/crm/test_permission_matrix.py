@@ -67,6 +67,11 @@ MATRIX: dict[str, Case] = {
     "dashboard:export_job": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w).pk}),
     "dashboard:export_job_status": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w).pk}),
     "dashboard:export_job_file": Case(Role.OWNER, kwargs=lambda w: {"pk": _export_job(w, built=True).pk}),
+    # Segmentation (managers and up)
+    "outreach:segments": Case(Role.MANAGER),
+    "outreach:members": Case(Role.MANAGER, kwargs=lambda w: {"name": "lapsed"}),
+    "outreach:refresh": Case(Role.MANAGER, method="post", ok=302),
+    "outreach:status": Case(Role.MANAGER),
 }
 # --- POS tickets: imports, API tokens, the POS API (owner: the "pos" helper) -----------------------------
 

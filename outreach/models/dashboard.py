@@ -1,14 +1,13 @@
-"""Outreach: segmentation, notes, campaigns — and the dashboard's precomputed tables."""
+"""The dashboard's precomputed tables (issue 7): daily and monthly aggregates derived from
+PurchaseTicket so that no dashboard request scans the tickets table, and the export job that
+shows a progress bar. Refreshed by outreach.analytics_dashboard (set-based SQL on PostgreSQL,
+ORM fallback on SQLite).
+"""
 
-# ==== BEGIN dashboard aggregates (issue 7: manager dashboard, owner exports) ====================
-# Owned by the dashboard work. Daily/monthly aggregates derived from PurchaseTicket so that no
-# dashboard request scans the tickets table, plus the export job that shows a progress bar.
-# Refreshed by outreach.analytics_dashboard (set-based SQL on PostgreSQL, ORM fallback on SQLite).
-
-from django.conf import settings  # noqa: E402
-from django.db import models  # noqa: E402
-from django.db.models import Q  # noqa: E402
-from django.utils.translation import gettext_lazy as _  # noqa: E402
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 ACTIVE_WINDOW_DAYS = 90
 """A customer is *active* at a store at the end of day D if they bought there in the 90 days ending D."""
@@ -146,6 +145,3 @@ class ExportJob(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0
-
-
-# ==== END dashboard aggregates ====================================================================
