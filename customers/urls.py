@@ -40,3 +40,11 @@ urlpatterns += [
     path("api-tokens/", views_imports.api_tokens, name="api_tokens"),
     path("api-tokens/<int:pk>/revoke/", views_imports.api_token_revoke_view, name="api_token_revoke"),
 ]
+
+# --- The audit log (owners) ---
+from . import views_audit  # noqa: E402
+
+urlpatterns += [
+    path("audit/", views_audit.audit_log, name="audit_log"),
+    path("audit/log.csv", views_audit.audit_log_csv, name="audit_log_csv"),
+]

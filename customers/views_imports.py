@@ -22,6 +22,7 @@ from .importers import COLUMNS, import_batch_cancel, import_batch_confirm, impor
 from .importers_tasks import tickets_import_task
 from .models import ImportBatch, Role
 from .services_pos import api_token_create, api_token_revoke
+from .spreadsheets import neutralise
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 SHOWN_ERRORS = 200
@@ -127,7 +128,7 @@ def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
     writer = csv.writer(response)
     writer.writerow([_("line"), _("column"), _("level"), _("reason")])
     for issue in batch.row_errors.all().iterator(chunk_size=2000):
-        writer.writerow([issue.line, issue.column, issue.get_level_display(), issue.message])
+        writer.writerow([issue.line, neutralise(issue.column), issue.get_level_display(), neutralise(issue.message)])
     return response
 
 

@@ -35,6 +35,7 @@ from django.db.models import Count, Max, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, PurchaseTicket
+from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
 
 from .analytics_dashboard import TZ_MARGIN, month_start, next_month
 from .models import CustomerMonth, ExportJob
@@ -45,7 +46,6 @@ CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
 PDF_MAX_ROWS = 2000
 WINDOW_MONTHS = 12
-DANGEROUS_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 
 SEGMENT_CHOICES = [
     ("best", _("Best customers (most visits in the last 12 months)")),
@@ -254,13 +254,6 @@ def export_rows(*, request: ExportRequest, limit: int | None = None) -> Iterator
 
 
 # --- Formats --------------------------------------------------------------------------------------
-
-
-def neutralise(value):
-    """Make a text cell inert in a spreadsheet: a leading =, +, -, @, tab, CR or LF gets an apostrophe."""
-    if isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _cell_text(value) -> str:

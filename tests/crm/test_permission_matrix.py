@@ -168,6 +168,8 @@ MATRIX.update(
         "customers:kiosk_signup": Case(Role.STAFF, ok=302),
         "customers:kiosk_done": Case(Role.STAFF, ok=302),
         "customers:kiosk_exit": Case(Role.STAFF, ok=302),
+        "customers:audit_log": Case(Role.OWNER),
+        "customers:audit_log_csv": Case(Role.OWNER),
     }
 )
 
