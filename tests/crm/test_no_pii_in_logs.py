@@ -89,7 +89,6 @@ def test_a_full_run_logs_no_names_emails_or_phones(all_logs, client, store, staf
     customers_merge(survivor=zulfiya, duplicate=other, by=manager)
     customer_erase(customer=zulfiya, by=manager, at=now)
 
-    text = "\n".join(all_logs)
     assert all_logs, "the run should log something"
     leaked = [line for line in all_logs if any(s in line for s in PERSONAL)]
     assert not leaked, "personal strings in the logs:\n" + "\n".join(leaked)
