@@ -170,6 +170,8 @@ def fill(n: int) -> float:
     from customers.models import Customer, Store
 
     migration = importlib.import_module("customers.migrations.0002_records_tags_notes_consent_feedback")
+    search_migration = importlib.import_module("customers.migrations.0005_ticket_indexes_search_indexes")
+    indexes = [*migration._trigram_indexes(), *search_migration._search_indexes()]
     started = time.perf_counter()
     stores = [
         Store.objects.get_or_create(code=f"B{i}", defaults={"name": f"Bench {i}", "country": "UZ"})[0] for i in range(5)
@@ -177,7 +179,7 @@ def fill(n: int) -> float:
     with connection.cursor() as cur:
         cur.execute("TRUNCATE customers_customer RESTART IDENTITY CASCADE")
     with connection.schema_editor() as editor:
-        for index in migration._trigram_indexes():
+        for index in indexes:
             editor.execute(f'DROP INDEX IF EXISTS "{index.name}"')
     with connection.cursor() as cur:
         cur.execute(
@@ -213,7 +215,7 @@ def fill(n: int) -> float:
             ],
         )
     with connection.schema_editor() as editor:
-        for index in migration._trigram_indexes():
+        for index in indexes:
             editor.add_index(Customer, index)
     with connection.cursor() as cur:
         cur.execute("ANALYZE customers_customer")
