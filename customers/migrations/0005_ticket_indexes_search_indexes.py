@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 from django.conf import settings
-from django.contrib.postgres.indexes import GistIndex, OpClass
+from django.contrib.postgres.indexes import OpClass
 from django.db import migrations, models
 from django.db.models import F
 from django.db.models.functions import Lower, Reverse
@@ -11,18 +11,66 @@ from django.db.models.functions import Lower, Reverse
 def _search_indexes():
     """Indexes behind the fast search paths (PostgreSQL only, like 0002's GIN indexes).
 
-    - a GiST trigram index on the name: nearest-first (KNN) ordering by word similarity,
-      so the best 26 of 20,000 similar names are read without ranking them all;
+    - a B-tree on search_name: the customers bearing one of the nearest names (see NAMES_SQL);
     - lower(email) with text_pattern_ops: exact email and email prefix ("jasur.t@");
     - reverse(card_number) / reverse(phone) with text_pattern_ops: the last digits of a
       card or phone, typed at the till, as a B-tree prefix search.
     """
     return [
-        GistIndex(OpClass("search_name", name="gist_trgm_ops"), name="customer_name_trgm_gist"),
+        models.Index(F("search_name"), name="customer_search_name_idx"),
         models.Index(OpClass(Lower("email"), name="text_pattern_ops"), name="customer_email_lower_prefix"),
         models.Index(OpClass(Reverse(F("card_number")), name="text_pattern_ops"), name="customer_card_suffix"),
         models.Index(OpClass(Reverse(F("phone")), name="text_pattern_ops"), name="customer_phone_suffix"),
     ]
+
+
+# The distinct names of the customer file, kept by statement-level triggers (set-based, so a
+# bulk insert of 200,000 imported customers costs one INSERT … SELECT DISTINCT, not a call per
+# row). Search finds the nearest *names* here (thousands of rows, not a million), then reads
+# their customers by the B-tree on search_name. A name nobody bears any more is pruned at
+# once (erasure leaves no trace of it).
+NAMES_SQL = """
+CREATE TABLE customers_searchname (name varchar(161) PRIMARY KEY);
+CREATE INDEX customers_searchname_trgm ON customers_searchname USING gin (name gin_trgm_ops);
+INSERT INTO customers_searchname (name)
+    SELECT DISTINCT search_name FROM customers_customer WHERE search_name IS NOT NULL;
+
+CREATE FUNCTION customers_searchname_add() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO customers_searchname (name)
+        SELECT DISTINCT search_name FROM new_rows WHERE search_name IS NOT NULL
+        ON CONFLICT (name) DO NOTHING;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION customers_searchname_prune() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM customers_searchname s
+    USING (SELECT DISTINCT search_name FROM old_rows) o
+    WHERE s.name = o.search_name
+      AND NOT EXISTS (SELECT 1 FROM customers_customer c WHERE c.search_name = s.name);
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER customers_searchname_insert AFTER INSERT ON customers_customer
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customers_searchname_add();
+CREATE TRIGGER customers_searchname_update_add AFTER UPDATE ON customers_customer
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION customers_searchname_add();
+CREATE TRIGGER customers_searchname_update_prune AFTER UPDATE ON customers_customer
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION customers_searchname_prune();
+CREATE TRIGGER customers_searchname_delete AFTER DELETE ON customers_customer
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION customers_searchname_prune();
+"""
+
+NAMES_DROP_SQL = """
+DROP TRIGGER IF EXISTS customers_searchname_insert ON customers_customer;
+DROP TRIGGER IF EXISTS customers_searchname_update_add ON customers_customer;
+DROP TRIGGER IF EXISTS customers_searchname_update_prune ON customers_customer;
+DROP TRIGGER IF EXISTS customers_searchname_delete ON customers_customer;
+DROP FUNCTION IF EXISTS customers_searchname_add();
+DROP FUNCTION IF EXISTS customers_searchname_prune();
+DROP TABLE IF EXISTS customers_searchname;
+"""
 
 
 def add_search_indexes(apps, schema_editor):
@@ -31,11 +79,13 @@ def add_search_indexes(apps, schema_editor):
     customer = apps.get_model("customers", "Customer")
     for index in _search_indexes():
         schema_editor.add_index(customer, index)
+    schema_editor.execute(NAMES_SQL)
 
 
 def remove_search_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
+    schema_editor.execute(NAMES_DROP_SQL)
     customer = apps.get_model("customers", "Customer")
     for index in _search_indexes():
         schema_editor.remove_index(customer, index)
