@@ -88,10 +88,14 @@ def _search_postgresql(qs: QuerySet[Customer], query: str) -> QuerySet[Customer]
 
 def _search_number(qs: QuerySet[Customer], digits: str) -> QuerySet[Customer]:
     """A card or phone number, whole or its last digits; any other part of one only if nothing ends so."""
-    local = digits.lstrip("0") or digits
+    # A local phone number may start with the trunk prefix 0 ("0 90 111 22 33"): it is not in E.164.
+    local = digits[1:] if digits.startswith("0") and len(digits) > 1 else digits
     qs = qs.alias(card_rev=Reverse("card_number"), phone_rev=Reverse("phone"))
-    # B-tree look-ups: the unique card index, reverse(card)/reverse(phone) text_pattern_ops for endings.
-    exact_or_end = Q(card_number=digits) | Q(card_rev__startswith=digits[::-1]) | Q(phone_rev__startswith=local[::-1])
+    # B-tree look-ups: the unique card index, reverse(card)/reverse(phone) text_pattern_ops for endings
+    # (from 4 digits on: a shorter ending matches a good share of the file).
+    exact_or_end = Q(card_number=digits)
+    if len(local) >= 4:
+        exact_or_end |= Q(card_rev__startswith=digits[::-1]) | Q(phone_rev__startswith=local[::-1])
     rank = Case(
         When(card_number=digits, then=Value(2.0)),
         When(phone_rev__startswith=local[::-1], then=Value(1.5)),
@@ -101,12 +105,12 @@ def _search_number(qs: QuerySet[Customer], digits: str) -> QuerySet[Customer]:
     hits = qs.filter(exact_or_end)
     if not hits.exists():
         # Digits from the middle of a number: the GIN trigram indexes (slower, rarely needed).
-        hits = qs.filter(Q(card_number__contains=digits) | Q(phone__contains=local))
+        hits = qs.filter(Q(card_number__contains=digits) | Q(phone__contains=digits.lstrip("0") or digits))
     return hits.annotate(rank=rank).order_by("-rank", "last_name", "first_name", "id")
 
 
-NAME_BRANCHES = 20
-"""How many of the nearest distinct names get a branch of their own (each one B-tree look-up)."""
+NEAREST_NAMES = 30
+"""How many of the nearest distinct names are read by B-tree (every name has a bearer: a first page is full)."""
 
 
 def _nearest_names(q: str, limit: int) -> list[tuple[str, float]]:
@@ -125,10 +129,9 @@ def _search_text(qs: QuerySet[Customer], q: str) -> QuerySet[Customer]:
 
     Names: the customer file holds far fewer distinct names than customers (a million
     customers, tens of thousands of names), so the nearest names are ranked in the small
-    ``customers_searchname`` table (GIN trigram), and each of the nearest ones becomes a
-    branch reading its bearers by the B-tree on search_name. A page is usually full after
-    one or two names; only a page beyond the first NAME_BRANCHES names reaches the branch
-    that ranks every remaining similar customer.
+    ``customers_searchname`` table (GIN trigram) and their bearers read by the B-tree on
+    search_name. Only a page beyond the bearers of the first NEAREST_NAMES names reaches the
+    branch that ranks every remaining similar customer.
     """
     # Session-wide on this connection; only this search uses the %> operator.
     with connection.cursor() as cursor:
@@ -149,18 +152,19 @@ def _search_text(qs: QuerySet[Customer], q: str) -> QuerySet[Customer]:
             .annotate(tier=Value(0), distance=Case(When(email_lower=q, then=Value(0.0)), default=Value(0.5)))
             .order_by(*order)
         )
-    names = _nearest_names(q, NAME_BRANCHES + 1)
-    for name, d in names[:NAME_BRANCHES]:
+    names = _nearest_names(q, NEAREST_NAMES + 1)
+    nearest = [n for n, _ in names[:NEAREST_NAMES]]
+    if nearest:  # the bearers of the nearest names: a B-tree look-up per name, a small sort
         branches.append(
-            qs.filter(search_name=name)
+            qs.filter(search_name__in=nearest)
             .exclude(by_email)
-            .annotate(tier=Value(1), distance=Value(d, output_field=FloatField()))
+            .annotate(tier=Value(1), distance=distance)
             .order_by(*order)
         )
-    if len(names) > NAME_BRANCHES:  # more similar names than branches: the rest, ranked one by one
+    if len(names) > NEAREST_NAMES:  # more similar names than that: the rest, ranked one by one (deep pages)
         branches.append(
             qs.filter(similar)
-            .exclude(search_name__in=[n for n, _ in names[:NAME_BRANCHES]])
+            .exclude(search_name__in=nearest)
             .exclude(by_email)
             .annotate(tier=Value(1), distance=distance)
             .order_by(*order)

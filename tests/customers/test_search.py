@@ -154,8 +154,8 @@ def test_erased_and_deleted_names_leave_the_search_name_list(people):
     assert "jasur toshmatov" not in names()
 
 
-def test_pages_run_on_past_the_names_that_have_a_branch_of_their_own(staff, store, monkeypatch):
-    monkeypatch.setattr(selectors, "NAME_BRANCHES", 1)
+def test_pages_run_on_past_the_bearers_of_the_nearest_names(staff, store, monkeypatch):
+    monkeypatch.setattr(selectors, "NEAREST_NAMES", 1)
     for i, last in enumerate(["Toshmatov", "Toshmatova", "Toshmatovich"] * 10):
         CustomerFactory(first_name=f"Ali{i:02d}", last_name=last, home_store=store)
     qs = selectors.customer_list(user=staff, query="toshmatov")
