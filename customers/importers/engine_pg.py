@@ -10,7 +10,7 @@ import io
 import uuid
 from collections.abc import Iterable, Iterator
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import NOT_PROVIDED
 
 from ..models import Customer, PurchaseTicket
@@ -108,9 +108,26 @@ class PostgresEngine:
         self._out_made = False
 
     # -- staging ------------------------------------------------------------------------
+    def _session_memory(self, cur) -> None:
+        """Room for the staging tables and the set-based statements over them.
+
+        temp_buffers (default 8 MB) holds temporary tables: a million staged rows are
+        ~150 MB, and every statement over them would otherwise go through the kernel's
+        page cache block by block. It can only be raised before the session's first use
+        of a temporary table (a Celery worker's connection keeps the value it got), so a
+        refusal is ignored. work_mem (per sort / hash) is raised for this transaction only.
+        """
+        try:
+            with transaction.atomic():
+                cur.execute("SET temp_buffers = '256MB'")
+        except DatabaseError:
+            pass  # this session used temporary tables already: keep its setting
+        cur.execute("SET LOCAL work_mem = '64MB'")
+
     def stage(self, rows: Iterable[Row]) -> None:
         t = self.t
         with connection.cursor() as cur:
+            self._session_memory(cur)
             cur.execute(
                 f"""CREATE TEMP TABLE {t} (
                     line integer NOT NULL, store_id bigint NOT NULL, number text NOT NULL,
