@@ -7,7 +7,7 @@ runs both on the same file and compares the outcome.
 """
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
 from django.db.models import Min
@@ -214,6 +214,24 @@ class OrmEngine:
         for chunk in _chunks(linked):
             PurchaseTicket.objects.bulk_create(chunk)
         self.ticket_ids.extend(sorted(t.pk for t in plain + linked))
+
+    @property
+    def inserted(self) -> int:
+        return len(self.ticket_ids)
+
+    @property
+    def customers_created(self) -> int:
+        return len(self.created_ids)
+
+    def id_chunks(self, kind: str, size: int) -> Iterator[list[int]]:
+        """The new ticket (``"t"``) or customer (``"c"``) ids in ascending chunks of ``size``."""
+        ids = sorted(self.ticket_ids if kind == "t" else self.created_ids)
+        for i in range(0, len(ids), size):
+            yield ids[i : i + size]
+
+    def discard(self) -> None:
+        self.ticket_ids = array("q")
+        self.created_ids = array("q")
 
     def close(self) -> None:
         self.rows = []

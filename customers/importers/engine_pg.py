@@ -8,10 +8,9 @@ in Python except the COPY stream itself and the ids handed back for signals.
 
 import io
 import uuid
-from array import array
 from collections.abc import Iterable, Iterator
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models import NOT_PROVIDED
 
 from ..models import Customer, PurchaseTicket
@@ -100,14 +99,35 @@ class PostgresEngine:
         self.t = f"import_stage_{tag}"
         self.card, self.email, self.phone = f"{self.t}_card", f"{self.t}_email", f"{self.t}_phone"
         self.new = f"{self.t}_new"
-        self.created_ids = array("q")
-        self.ticket_ids = array("q")
+        # New ticket and customer ids, kept in the database (not in Python: memory stays flat) for the
+        # after-commit signals. A session temp table, so it outlives the commit; dropped by discard().
+        self.out = f"{self.t}_out"
+        self.inserted = 0
+        self.customers_created = 0
         self.staged = 0
+        self._out_made = False
 
     # -- staging ------------------------------------------------------------------------
+    def _session_memory(self, cur) -> None:
+        """Room for the staging tables and the set-based statements over them.
+
+        temp_buffers (default 8 MB) holds temporary tables: a million staged rows are
+        ~150 MB, and every statement over them would otherwise go through the kernel's
+        page cache block by block. It can only be raised before the session's first use
+        of a temporary table (a Celery worker's connection keeps the value it got), so a
+        refusal is ignored. work_mem (per sort / hash) is raised for this transaction only.
+        """
+        try:
+            with transaction.atomic():
+                cur.execute("SET temp_buffers = '256MB'")
+        except DatabaseError:
+            pass  # this session used temporary tables already: keep its setting
+        cur.execute("SET LOCAL work_mem = '64MB'")
+
     def stage(self, rows: Iterable[Row]) -> None:
         t = self.t
         with connection.cursor() as cur:
+            self._session_memory(cur)
             cur.execute(
                 f"""CREATE TEMP TABLE {t} (
                     line integer NOT NULL, store_id bigint NOT NULL, number text NOT NULL,
@@ -270,7 +290,9 @@ class PostgresEngine:
         created = cur.rowcount
         if not created:
             return 0
-        self._read_ids(cur, f"SELECT id FROM {self.new}", self.created_ids)
+        self.customers_created += created
+        self._out_table(cur)
+        cur.execute(f"INSERT INTO {self.out} (kind, id) SELECT 'c', id FROM {self.new}")
         # New customers are known by all their keys from now on (lowest id wins on a shared key).
         cur.execute(f"""UPDATE {self.card} m SET cid = n.id FROM {self.new} n WHERE m.cid IS NULL AND m.key = n.card""")
         for table, column in ((self.email, "email"), (self.phone, "phone")):
@@ -311,14 +333,14 @@ class PostgresEngine:
             "COALESCE(mc.cid, me.cid, mp.cid), s.is_return"
         )
         with connection.cursor() as cur:
-            cur.execute(f"CREATE TEMP TABLE {t}_ids (id bigint) ON COMMIT DROP")
+            self._out_table(cur)
             cur.execute(
                 f"""WITH ins AS (
                         INSERT INTO customers_purchaseticket ({cols})
                         SELECT {select}, NULL{extra_params} FROM {t} s {keys}
                         WHERE s.return_of = ''
                         ON CONFLICT (store_id, number) DO NOTHING RETURNING id)
-                    INSERT INTO {t}_ids SELECT id FROM ins""",
+                    INSERT INTO {self.out} (kind, id) SELECT 't', id FROM ins""",
                 extra_vals,
             )
             cur.execute(
@@ -329,25 +351,46 @@ class PostgresEngine:
                           ON o.store_id = s.store_id AND o.number = s.return_of AND NOT o.is_return
                         WHERE s.return_of <> ''
                         ON CONFLICT (store_id, number) DO NOTHING RETURNING id)
-                    INSERT INTO {t}_ids SELECT id FROM ins""",
+                    INSERT INTO {self.out} (kind, id) SELECT 't', id FROM ins""",
                 extra_vals,
             )
-            self._read_ids(cur, f"SELECT id FROM {t}_ids ORDER BY id", self.ticket_ids)
+            cur.execute(f"SELECT count(*) FROM {self.out} WHERE kind = 't'")
+            self.inserted = cur.fetchone()[0]
 
-    def _read_ids(self, cur, sql: str, into: array) -> None:
-        """Append the ids ``sql`` selects to ``into`` (8 bytes per id), through a server-side cursor.
+    # -- new ids, for the signals ------------------------------------------------------------------
+    def _out_table(self, cur) -> None:
+        if not self._out_made:
+            # Created inside the import's transaction: a rollback removes it too.
+            cur.execute(f"CREATE TEMP TABLE {self.out} (kind char(1) NOT NULL, id bigint NOT NULL)")
+            self._out_made = True
 
-        A client-side cursor would hold the whole result in libpq's memory first
-        (tens of MB for a million ids): memory must stay flat with the file size.
-        """
-        raw = connection.connection.cursor(name=f"{self.t}_ids_reader")
-        raw.itersize = CHUNK
-        try:
-            raw.execute(sql)
-            while batch := raw.fetchmany(CHUNK):
-                into.extend(r[0] for r in batch)
-        finally:
-            raw.close()
+    def id_chunks(self, kind: str, size: int) -> Iterator[list[int]]:
+        """The new ticket (``"t"``) or customer (``"c"``) ids in ascending chunks of ``size``, read from the
+        database chunk by chunk (keyset: each chunk is one index range scan), so Python never holds them all."""
+        if not self._out_made or not (self.inserted if kind == "t" else self.customers_created):
+            return
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT to_regclass('pg_temp.{self.out}') IS NOT NULL")
+            if not cur.fetchone()[0]:  # rolled back (dry run, refused file)
+                return
+            cur.execute(f"CREATE INDEX IF NOT EXISTS {self.out}_idx ON {self.out} (kind, id)")
+            last = 0
+            while True:
+                cur.execute(
+                    f"SELECT id FROM {self.out} WHERE kind = %s AND id > %s ORDER BY id LIMIT %s", [kind, last, size]
+                )
+                ids = [r[0] for r in cur.fetchall()]
+                if not ids:
+                    return
+                yield ids
+                last = ids[-1]
+
+    def discard(self) -> None:
+        """Drop the table of new ids (after the signals went out, or after a rollback)."""
+        if self._out_made:
+            with connection.cursor() as cur:
+                cur.execute(f"DROP TABLE IF EXISTS {self.out}")
+            self._out_made = False
 
     def close(self) -> None:
         """Nothing to do: the staging tables go with the transaction (ON COMMIT DROP)."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from ..importers_tasks import tickets_announce_task
 from ..signals import send_customer_created, send_tickets_created
 from .engine_orm import OrmEngine
 from .engine_pg import PostgresEngine
@@ -33,6 +34,10 @@ from .rows import RowIssue, RowParser, stores_index
 logger = logging.getLogger(__name__)
 
 SIGNAL_CHUNK = 10_000
+ANNOUNCE_INLINE_MAX = 10_000
+"""An import with more new tickets + customers than this sends its signals from Celery tasks (one per chunk)."""
+KEEP_TICKET_IDS = 10_000
+"""Up to this many new ticket ids are also handed back in ``ImportOutcome.ticket_ids`` (the API's batches)."""
 Progress = Callable[[str, int], None]
 
 
@@ -121,19 +126,23 @@ def tickets_import(
             eng.customers_resolve()
             report("inserting", parser.rows_read)
             eng.tickets_insert()
-            outcome.inserted = len(eng.ticket_ids)
+            outcome.inserted = eng.inserted
             outcome.duplicates = valid - outcome.inserted
-            outcome.customers_created = len(eng.created_ids)
-            outcome.ticket_ids = eng.ticket_ids
+            outcome.customers_created = eng.customers_created
+            if outcome.inserted <= KEEP_TICKET_IDS:  # the API answers with them (batches of ≤ 1,000)
+                for chunk in eng.id_chunks("t", SIGNAL_CHUNK):
+                    outcome.ticket_ids.extend(chunk)
             report("inserted", parser.rows_read)
             if dry_run or (parser.error_count and not skip_invalid):
                 raise _Rollback
-            transaction.on_commit(lambda: _announce(eng.ticket_ids, eng.created_ids, source))
+            transaction.on_commit(lambda: _announce(eng, source))
             outcome.committed = True
     except _Rollback:
         outcome.committed = False
     finally:
         eng.close()
+        if not outcome.committed:
+            eng.discard()
     logger.info(
         "tickets import engine=%s rows=%s inserted=%s duplicates=%s errors=%s customers_created=%s committed=%s "
         "phases=%s total=%.2fs",
@@ -150,9 +159,28 @@ def tickets_import(
     return outcome
 
 
-def _announce(ticket_ids: array, customer_ids: array, source: str) -> None:
-    """After commit: tell loyalty and segmentation (ids only, in chunks)."""
-    for customer_id in customer_ids:
-        send_customer_created(customer_id, source)
-    for i in range(0, len(ticket_ids), SIGNAL_CHUNK):
-        send_tickets_created(ticket_ids[i : i + SIGNAL_CHUNK].tolist())
+def _announce(eng, source: str) -> None:
+    """After commit: tell loyalty and segmentation (ids only, in chunks read back from the database).
+
+    A small import (the API's batches, a day's file) sends the signals here. A big one hands
+    each chunk to a Celery task instead: the receivers (loyalty earns points ticket by ticket)
+    then run in the workers, in parallel, and the import is done once its rows are committed.
+    With eager Celery (no broker) the tasks run right here, in order, as before.
+    """
+    started = time.perf_counter()
+    queued = eng.inserted + eng.customers_created > ANNOUNCE_INLINE_MAX
+    try:
+        for chunk in eng.id_chunks("c", SIGNAL_CHUNK):
+            if queued:
+                tickets_announce_task.delay(customer_ids=chunk, source=source)
+            else:
+                for customer_id in chunk:
+                    send_customer_created(customer_id, source)
+        for chunk in eng.id_chunks("t", SIGNAL_CHUNK):
+            if queued:
+                tickets_announce_task.delay(ticket_ids=chunk, source=source)
+            else:
+                send_tickets_created(chunk)
+    finally:
+        eng.discard()
+    logger.info("tickets import signals %s in %.2fs", "queued" if queued else "sent", time.perf_counter() - started)

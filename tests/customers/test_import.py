@@ -324,3 +324,45 @@ def test_inactive_user_is_not_matched_as_staff(store, run_import):
     UserFactory(username="gone", is_active=False)
     _, outcome = run_import(csv_bytes([sale("T1", staff="gone")]))
     assert PurchaseTicket.objects.get().served_by is None and len(outcome.warnings) == 1
+
+
+def test_a_big_import_hands_its_signals_to_tasks_each_id_once(
+    store, run_import, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Above the inline limit the signals go out from Celery tasks (eager here), chunk by chunk, each id once."""
+    from celery import current_app
+    from celery.signals import task_prerun
+
+    from customers.importers import service
+
+    monkeypatch.setattr(service, "ANNOUNCE_INLINE_MAX", 3)
+    monkeypatch.setattr(service, "SIGNAL_CHUNK", 4)
+    monkeypatch.setattr(current_app.conf, "task_always_eager", True)
+    seen_tickets, seen_customers = [], []
+
+    def on_tickets(sender, ticket_ids, **kw):
+        seen_tickets.append(list(ticket_ids))
+
+    def on_customer(sender, customer_id, source, **kw):
+        seen_customers.append((customer_id, source))
+
+    tasks = []
+
+    def on_task(sender=None, **kw):
+        if sender.name.startswith("customers."):
+            tasks.append(sender.name)
+
+    tickets_created.connect(on_tickets)
+    customer_created.connect(on_customer)
+    task_prerun.connect(on_task)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run_import(csv_bytes([sale(f"T{i}", customer_email=f"p{i % 2}@example.test") for i in range(10)]))
+    finally:
+        tickets_created.disconnect(on_tickets)
+        customer_created.disconnect(on_customer)
+        task_prerun.disconnect(on_task)
+    assert tasks == ["customers.tickets_announce"] * 4  # one chunk of customers, three of tickets
+    assert [len(c) for c in seen_tickets] == [4, 4, 2]
+    assert sorted(i for c in seen_tickets for i in c) == sorted(PurchaseTicket.objects.values_list("pk", flat=True))
+    assert sorted(seen_customers) == sorted((pk, "import") for pk in Customer.objects.values_list("pk", flat=True))
