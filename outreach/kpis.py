@@ -311,9 +311,10 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
     )
     active = {day: sum(row[f"active_{key}"] or 0 for row in per_store) for key, day in moments.items()}
 
-    # 2-3. Customers who visited, and how many of them were already customers.
+    # 2. Customers who visited in each period, and how many of them were already customers.
     version = max((row["version"] for row in per_store if row["version"]), default=None)
-    visited = {key: _visited_cached(store_ids=store_ids, period=p, version=version) for key, p in periods.items()}
+    pair = _visited_cached(store_ids=store_ids, periods=(period, prev), version=version)
+    visited = {"cur": pair[0], "prev": pair[1]}
     points = points_liability(store_ids=store_ids)
 
     def total(key: str):
@@ -351,24 +352,25 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
 VISITED_CACHE_SECONDS = 6 * 60 * 60
 
 
-def _visited_cached(*, store_ids: list[int], period: Period, version) -> tuple[int, int]:
+def _visited_cached(*, store_ids: list[int], periods: tuple[Period, ...], version) -> list[tuple[int, int]]:
     """``_visited`` through the cache, keyed by the last refresh of the stores' days.
 
     The distinct count is the one figure that does not add up from daily rows, so it reads
-    CustomerMonth (linear in the customers of the period). A refresh of any day in the year
+    CustomerMonth (linear in the customers of the periods). A refresh of any day in the year
     behind the period changes ``version``, so a cached count is never older than the tables.
     """
     from django.core.cache import cache
 
     if version is None:
-        return 0, 0
+        return [(0, 0) for _p in periods]
     stores = ",".join(str(i) for i in sorted(store_ids))
-    key = f"dashboard:visited:{stores}:{period.start}:{period.end}:{version.isoformat()}"
+    spans = ",".join(f"{p.start}:{p.end}" for p in periods)
+    key = f"dashboard:visited:{stores}:{spans}:{version.isoformat()}"
     hit = cache.get(key)
     if hit is None:
-        hit = _visited(store_ids=store_ids, period=period)
+        hit = _visited(store_ids=store_ids, periods=periods)
         cache.set(key, hit, VISITED_CACHE_SECONDS)
-    return tuple(hit)
+    return [tuple(h) for h in hit]
 
 
 def _day_mask(first: int, last: int) -> int:
@@ -376,43 +378,54 @@ def _day_mask(first: int, last: int) -> int:
     return ((1 << last) - 1) ^ ((1 << (first - 1)) - 1)
 
 
-def _visited(*, store_ids: list[int], period: Period) -> tuple[int, int]:
-    """(customers with a visit in the period, those whose first sale was before it) — one query.
+def _visited(*, store_ids: list[int], periods: tuple[Period, ...]) -> list[tuple[int, int]]:
+    """For each period: (customers with a visit in it, those whose first sale was before it) — one query.
 
-    Whole months inside the period count as they are; the first and last month are cut to the
-    period's days with the ``visit_days`` bitmask, so the count is exact for any range.
+    Whole months inside a period count as they are; its first and last month are cut to the
+    period's days with the ``visit_days`` bitmask, so the count is exact for any range. All the
+    periods are counted in one pass over CustomerMonth (the page's query budget is fixed).
     """
-    from django.db.models import BigIntegerField, Case, Count, F, Min, Q, Value, When
+    from django.db.models import BigIntegerField, Case, Count, F, IntegerField, Max, Min, Q, Value, When
 
     from .analytics_dashboard import month_start, next_month
     from .models import CustomerMonth
 
-    m_first, m_last = month_start(period.start), month_start(period.end)
-    last_of_first = (next_month(period.start) - dt.timedelta(days=1)).day
-    if m_first == m_last:
-        whens = [
-            When(
-                month=m_first,
-                then=F("visit_days").bitand(Value(_day_mask(period.start.day, period.end.day), BigIntegerField())),
-            )
-        ]
-    else:
-        whens = [
-            When(
-                month=m_first,
-                then=F("visit_days").bitand(Value(_day_mask(period.start.day, last_of_first), BigIntegerField())),
-            ),
-            When(month=m_last, then=F("visit_days").bitand(Value(_day_mask(1, period.end.day), BigIntegerField()))),
-        ]
+    def bits(first: int, last: int):
+        return F("visit_days").bitand(Value(_day_mask(first, last), BigIntegerField()))
+
+    hits, seen_in, counts = {}, {}, {}
+    for i, period in enumerate(periods):
+        m_first, m_last = month_start(period.start), month_start(period.end)
+        last_of_first = (next_month(period.start) - dt.timedelta(days=1)).day
+        whens = [When(Q(month__lt=m_first) | Q(month__gt=m_last), then=Value(0, BigIntegerField()))]
+        if m_first == m_last:
+            whens.append(When(month=m_first, then=bits(period.start.day, period.end.day)))
+        else:
+            whens.append(When(month=m_first, then=bits(period.start.day, last_of_first)))
+            whens.append(When(month=m_last, then=bits(1, period.end.day)))
+        hits[f"hit{i}"] = Case(*whens, default=F("visit_days"), output_field=BigIntegerField())
+        seen_in[f"in{i}"] = Max(
+            Case(When(**{f"hit{i}__gt": 0}, then=Value(1)), default=Value(0)), output_field=IntegerField()
+        )
+        counts[f"customers{i}"] = Count("customer_id", filter=Q(**{f"in{i}": 1}))
+        counts[f"returning{i}"] = Count("customer_id", filter=Q(**{f"in{i}": 1, "seen__lt": period.start}))
+    any_hit = Q()
+    for name in hits:
+        any_hit |= Q(**{f"{name}__gt": 0})
     result = (
-        CustomerMonth.objects.filter(store_id__in=store_ids, month__gte=m_first, month__lte=m_last, visits__gt=0)
-        .annotate(hit=Case(*whens, default=F("visit_days"), output_field=BigIntegerField()))
-        .filter(hit__gt=0)
+        CustomerMonth.objects.filter(
+            store_id__in=store_ids,
+            month__gte=min(month_start(p.start) for p in periods),
+            month__lte=max(month_start(p.end) for p in periods),
+            visits__gt=0,
+        )
+        .annotate(**hits)
+        .filter(any_hit)
         .values("customer_id", "store_id")
-        .annotate(seen=Min("first_seen"))
-        .aggregate(customers=Count("customer_id"), returning=Count("customer_id", filter=Q(seen__lt=period.start)))
+        .annotate(seen=Min("first_seen"), **seen_in)
+        .aggregate(**counts)
     )
-    return result["customers"] or 0, result["returning"] or 0
+    return [(result[f"customers{i}"] or 0, result[f"returning{i}"] or 0) for i in range(len(periods))]
 
 
 def points_liability(*, store_ids: list[int]) -> Decimal:
