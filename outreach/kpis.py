@@ -273,8 +273,12 @@ def kpi_cards(current: Kpis, previous: Kpis) -> list[KpiCard]:
 # --- Reads (set-based, a fixed number of queries whatever the data size) -------------------------
 
 
-def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiInputs]:
-    """Counts for ``period`` and the previous period of the same length (3 queries + loyalty)."""
+def kpi_inputs(*, store_ids: list[int], period: Period, points: Decimal | None = None) -> tuple[KpiInputs, KpiInputs]:
+    """Counts for ``period`` and the previous period of the same length (2 queries + loyalty).
+
+    ``points``: the points liability when the caller already read it with its stores
+    (``points_liability_annotations``), which saves the page a query.
+    """
     from django.db.models import Max, Q, Sum
 
     from .models import StoreDay
@@ -315,7 +319,8 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
     version = max((row["version"] for row in per_store if row["version"]), default=None)
     pair = _visited_cached(store_ids=store_ids, periods=(period, prev), version=version)
     visited = {"cur": pair[0], "prev": pair[1]}
-    points = points_liability(store_ids=store_ids)
+    if points is None:
+        points = points_liability(store_ids=store_ids)
 
     def total(key: str):
         return sum((row[key] or 0) for row in per_store)
@@ -428,6 +433,54 @@ def _visited(*, store_ids: list[int], periods: tuple[Period, ...]) -> list[tuple
     return [(result[f"customers{i}"] or 0, result[f"returning{i}"] or 0) for i in range(len(periods))]
 
 
+def _rule(field: str, store_ref: str):
+    from django.db.models import OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from loyalty.models import ProgramRules
+
+    own = ProgramRules.objects.filter(store_id=OuterRef(store_ref)).values(field)[:1]
+    chain = ProgramRules.objects.filter(store__isnull=True).values(field)[:1]
+    return Coalesce(Subquery(own), Subquery(chain))
+
+
+def _points_value(points, shown_points, shown_value) -> Decimal:
+    from loyalty.models import ProgramRules
+
+    defaults = ProgramRules()
+    shown_points = shown_points or defaults.display_points
+    shown_value = shown_value if shown_value is not None else defaults.display_value
+    return Decimal(points or 0) * Decimal(shown_value) / shown_points
+
+
+def points_liability_annotations() -> dict:
+    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``)."""
+    from django.db.models import OuterRef, Subquery, Sum
+
+    from loyalty.models import Account
+
+    held = (
+        Account.objects.filter(store_id=OuterRef("pk"), balance__gt=0)
+        .values("store_id")
+        .annotate(total=Sum("balance"))
+        .values("total")
+    )
+    return {
+        "points_held": Subquery(held),
+        "points_shown": _rule("display_points", "pk"),
+        "points_value": _rule("display_value", "pk"),
+    }
+
+
+def points_liability_of(stores) -> Decimal:
+    """The points liability of stores annotated with ``points_liability_annotations`` (no query)."""
+    value = sum(
+        (_points_value(s.points_held, s.points_shown, s.points_value) for s in stores if s.points_held),
+        Decimal(0),
+    )
+    return value.quantize(Decimal("0.01"))
+
+
 def points_liability(*, store_ids: list[int]) -> Decimal:
     """Outstanding points valued in money: positive balances × each store's point value (one query).
 
@@ -435,26 +488,19 @@ def points_liability(*, store_ids: list[int]) -> Decimal:
     (returns of spent points) do not reduce it: that debt is not money the shop owes.
     The point value is the store's rules row if it has one, else the chain's, else the defaults.
     """
-    from django.db.models import OuterRef, Subquery, Sum
-    from django.db.models.functions import Coalesce
+    from django.db.models import Sum
 
-    from loyalty.models import Account, ProgramRules
-
-    def rule(field: str):
-        own = ProgramRules.objects.filter(store_id=OuterRef("store_id")).values(field)[:1]
-        chain = ProgramRules.objects.filter(store__isnull=True).values(field)[:1]
-        return Coalesce(Subquery(own), Subquery(chain))
+    from loyalty.models import Account
 
     rows = (
         Account.objects.filter(store_id__in=store_ids, balance__gt=0)
         .values("store_id")
-        .annotate(points=Sum("balance"), shown_points=rule("display_points"), shown_value=rule("display_value"))
+        .annotate(
+            points=Sum("balance"),
+            shown_points=_rule("display_points", "store_id"),
+            shown_value=_rule("display_value", "store_id"),
+        )
         .order_by()
     )
-    defaults = ProgramRules()
-    value = Decimal(0)
-    for r in rows:
-        shown_points = r["shown_points"] or defaults.display_points
-        shown_value = r["shown_value"] if r["shown_value"] is not None else defaults.display_value
-        value += Decimal(r["points"]) * Decimal(shown_value) / shown_points
+    value = sum((_points_value(r["points"], r["shown_points"], r["shown_value"]) for r in rows), Decimal(0))
     return value.quantize(Decimal("0.01"))
