@@ -206,7 +206,7 @@ def chart_data(tiles: SegmentTiles) -> dict:
     """The two charts' data for the page's json_script block."""
     return {
         "ladder": {
-            "labels": [r.label for r in tiles.rungs],
+            "labels": [f"{r.label} · {r.customers}" for r in tiles.rungs],
             "customers": [r.customers for r in tiles.rungs],
             "label": _("Customers"),
         },

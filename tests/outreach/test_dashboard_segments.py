@@ -162,3 +162,23 @@ def test_query_count_does_not_grow_with_more_runs_or_customers(
     with django_assert_num_queries(len(before.captured_queries)):
         response = get(client, end=SECOND + dt.timedelta(days=7))
     assert len(response.context["slots"]["segments"].sizes) == 3
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_manager_sees_the_ladder_funnel_and_its_table_in_the_browser(
+    page, browser_login, manager, two_runs, screenshot
+):
+    browser_login(manager)
+    page.goto(f"/dashboard/?start=2026-10-06&end={SECOND.isoformat()}")
+    page.wait_for_function("document.getElementById('chart-ladder').dataset.rendered === 'true'")
+    page.wait_for_function("document.getElementById('chart-segment-sizes').dataset.rendered === 'true'")
+    assert page.locator("#chart-ladder").get_attribute("data-total") == "6"
+    assert page.locator("#chart-segment-sizes").get_attribute("data-points") == "2"
+    page.locator("[data-slot=ladder]").get_by_role("button", name="Table").click()
+    table = page.locator("[data-testid=ladder-table]")
+    table.wait_for(state="visible")
+    page.locator("#ladder-table.show:not(.collapsing)").wait_for()  # the opening animation is over
+    assert table.locator("tr[data-rung=advocate] td").first.inner_text() == "1"
+    page.locator("[data-testid=rfm-table]").scroll_into_view_if_needed()
+    screenshot("dashboard-segments-1280")
