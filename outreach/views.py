@@ -20,6 +20,7 @@ SEGMENT_HELP = {
     "lost": gettext_lazy("No visit for more than two years."),
     "new": gettext_lazy("First visit in the last 30 days."),
     "one_timer": gettext_lazy("One visit, more than 30 days ago."),
+    # xgettext:no-python-format
     "at_risk": gettext_lazy("3+ visits and less than 50 % likely to still be active (visit model)."),
     "buyer": gettext_lazy("One visit."),
     "repeat": gettext_lazy("Two or more visits (regulars who lapsed count here too)."),
