@@ -14,8 +14,20 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 SOURCE_LIMIT = 50
+
+
+KIND_LABELS = {
+    "ticket": gettext_lazy("purchase"),
+    "return": gettext_lazy("return"),
+    "note": gettext_lazy("service note"),
+    "feedback": gettext_lazy("feedback"),
+    "consent": gettext_lazy("consent"),
+    "points": gettext_lazy("points"),
+    "outreach": gettext_lazy("note sent"),
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,11 @@ class TimelineEntry:
     title: str
     detail: str = ""
     url: str = ""
+
+    @property
+    def kind_label(self) -> str:
+        """The kind in words, in the reader's language (an unknown kind shows as it is)."""
+        return str(KIND_LABELS.get(self.kind, self.kind))
 
     @property
     def sort_key(self) -> dt.datetime:
