@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class LoyaltyConfig(AppConfig):
     name = "loyalty"
     verbose_name = _("Loyalty points")
+
+    def ready(self) -> None:
+        from customers.signals import customer_created, tickets_created
+
+        from . import receivers
+
+        tickets_created.connect(receivers.on_tickets_created, dispatch_uid="loyalty.earn")
+        customer_created.connect(receivers.on_customer_created, dispatch_uid="loyalty.welcome")
