@@ -1,0 +1,472 @@
+"""Set-based aggregates for segmentation: per-customer visit figures, ranks, model inputs, counts.
+
+Two paths compute the same thing: raw, parameterised SQL for PostgreSQL (one statement with a window
+function for the gaps and ``percentile_cont`` for the median gap) and an ORM path for the embedded
+SQLite default. ``tests/outreach/test_analytics.py`` runs both on one generated dataset and compares.
+No Python loop over tickets on either path; the ORM path computes medians from the distinct visit
+days (SQLite has no ``percentile_cont``), which it streams ordered, one customer at a time.
+"""
+
+import datetime as dt
+import itertools
+import zoneinfo
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import (
+    Case,
+    Count,
+    DateField,
+    DecimalField,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.expressions import RowRange
+from django.db.models.functions import Coalesce, Rank, RowNumber, TruncDate
+
+from customers.models import Customer, PurchaseTicket, Store
+
+from . import rules
+from .models import CustomerSegmentState
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Which customers a query covers: all, an id range (a full run's chunk) or explicit ids."""
+
+    ids: tuple[int, ...] | None = None
+    id_range: tuple[int, int] | None = None
+
+    def sql(self, column: str) -> tuple[str, dict]:
+        if self.ids is not None:
+            return f" AND {column} = ANY(%(ids)s)", {"ids": list(self.ids)}
+        if self.id_range is not None:
+            return f" AND {column} BETWEEN %(lo)s AND %(hi)s", {"lo": self.id_range[0], "hi": self.id_range[1]}
+        return "", {}
+
+    def q(self, field: str) -> Q:
+        if self.ids is not None:
+            return Q(**{f"{field}__in": self.ids})
+        if self.id_range is not None:
+            return Q(**{f"{field}__gte": self.id_range[0], f"{field}__lte": self.id_range[1]})
+        return Q()
+
+
+ALL = CustomerFilter()
+
+
+def use_sql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _bounds(windows: rules.Windows, policy: rules.Policy) -> tuple[int, ...]:
+    return (policy.window_days, *rules.QUARTER_DAYS)
+
+
+# --- Per-customer visit figures -----------------------------------------------------------------
+
+
+def visit_stats(
+    *,
+    store_id: int | None,
+    windows: rules.Windows,
+    policy: rules.Policy,
+    customers: CustomerFilter = ALL,
+    force_orm: bool = False,
+) -> list[rules.VisitStats]:
+    """Every covered customer's figures from their tickets on local days before ``windows.as_of``.
+
+    Customers with no visit (no sale before ``as_of`` in the scope) are absent. Ordered by customer id.
+    """
+    if use_sql() and not force_orm:
+        rows = _visit_stats_sql(store_id=store_id, windows=windows, policy=policy, customers=customers)
+    else:
+        rows = _visit_stats_orm(store_id=store_id, windows=windows, policy=policy, customers=customers)
+    referred = referred_buyers(store_id=store_id, as_of=windows.as_of, customers=customers)
+    return [
+        rules.VisitStats(**{**row, "referred_buyers": referred.get(row["customer_id"], 0)})
+        if row["customer_id"] in referred
+        else rules.VisitStats(**row)
+        for row in rows
+    ]
+
+
+def _visit_stats_sql(*, store_id, windows, policy, customers) -> list[dict]:
+    params: dict = {
+        "as_of": windows.as_of,
+        # Local days before as_of end, in every time zone on earth, before as_of + 1 day 00:00 UTC.
+        "upper": dt.datetime.combine(windows.as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
+        "ws": windows.window_start,
+    }
+    where = ""
+    if store_id is not None:
+        where += " AND t.store_id = %(store)s"
+        params["store"] = store_id
+    extra, extra_params = customers.sql("t.customer_id")
+    where += extra
+    params.update(extra_params)
+    filtered_counts = []
+    for i, (start, end) in enumerate(windows.quarters):
+        params[f"q{i}s"], params[f"q{i}e"] = start, end
+        filtered_counts.append(f"count(*) FILTER (WHERE day >= %(q{i}s)s AND day < %(q{i}e)s) AS q{i}")
+    for i, (start, end) in enumerate(windows.months):
+        params[f"m{i}s"], params[f"m{i}e"] = start, end
+        filtered_counts.append(f"count(*) FILTER (WHERE day >= %(m{i}s)s AND day < %(m{i}e)s) AS m{i}")
+    oldest = []
+    for i, days in enumerate(_bounds(windows, policy)):
+        params[f"b{i}"] = windows.as_of - dt.timedelta(days=days)
+        oldest.append(f"min(day) FILTER (WHERE day >= %(b{i})s) AS o{i}")
+    sql = f"""
+        WITH d AS (
+            SELECT t.customer_id,
+                   (t.purchased_at AT TIME ZONE s.time_zone)::date AS day,
+                   count(*) FILTER (WHERE NOT t.is_return) AS sales,
+                   sum(t.total) AS revenue
+            FROM customers_purchaseticket t
+            JOIN customers_store s ON s.id = t.store_id
+            WHERE t.customer_id IS NOT NULL AND t.purchased_at < %(upper)s {where}
+            GROUP BY 1, 2
+        ),
+        d2 AS (SELECT * FROM d WHERE day < %(as_of)s),
+        v AS (
+            SELECT customer_id, day, sales,
+                   day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
+            FROM d2 WHERE sales > 0
+        ),
+        vs AS (
+            SELECT customer_id, count(*) AS visits, sum(sales) AS tickets,
+                   min(day) AS first_visit, max(day) AS last_visit,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
+                   count(*) FILTER (WHERE day >= %(ws)s) AS window_visits,
+                   {", ".join(filtered_counts)}
+            FROM v GROUP BY customer_id
+        ),
+        rs AS (
+            SELECT customer_id, coalesce(sum(revenue) FILTER (WHERE day >= %(ws)s), 0) AS window_revenue,
+                   {", ".join(oldest)}
+            FROM d2 GROUP BY customer_id
+        )
+        SELECT vs.*, rs.window_revenue, {", ".join(f"rs.o{i}" for i in range(len(oldest)))}
+        FROM vs JOIN rs USING (customer_id)
+        ORDER BY vs.customer_id
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        names = [c.name for c in cur.description]
+        out = []
+        for rec in cur.fetchall():
+            r = dict(zip(names, rec, strict=True))
+            out.append(
+                {
+                    "customer_id": r["customer_id"],
+                    "visits": r["visits"],
+                    "tickets": int(r["tickets"]),
+                    "first_visit": r["first_visit"],
+                    "last_visit": r["last_visit"],
+                    "median_gap_days": None if r["median_gap"] is None else float(r["median_gap"]),
+                    "window_visits": r["window_visits"],
+                    "window_revenue": Decimal(r["window_revenue"]),
+                    "quarter_visits": tuple(r[f"q{i}"] for i in range(len(windows.quarters))),
+                    "month_visits": tuple(r[f"m{i}"] for i in range(len(windows.months))),
+                    "oldest_inside": tuple(r[f"o{i}"] for i in range(len(oldest))),
+                }
+            )
+    return out
+
+
+def local_day(store_id: int | None, prefix: str = ""):
+    """The ticket's calendar day in its store's time zone, as an ORM expression (one When per zone)."""
+    stores = Store.objects.all() if store_id is None else Store.objects.filter(pk=store_id)
+    zones = sorted(set(stores.values_list("time_zone", flat=True))) or ["UTC"]
+    if len(zones) == 1:
+        return TruncDate(f"{prefix}purchased_at", tzinfo=zoneinfo.ZoneInfo(zones[0]))
+    return Case(
+        *[
+            When(
+                **{f"{prefix}store__time_zone": tz},
+                then=TruncDate(f"{prefix}purchased_at", tzinfo=zoneinfo.ZoneInfo(tz)),
+            )
+            for tz in zones
+        ],
+        output_field=DateField(),
+    )
+
+
+def _tickets_before(*, store_id, as_of: dt.date, customers: CustomerFilter):
+    upper = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    qs = PurchaseTicket.objects.filter(customers.q("customer_id"), customer__isnull=False, purchased_at__lt=upper)
+    if store_id is not None:
+        qs = qs.filter(store_id=store_id)
+    return qs.annotate(day=local_day(store_id)).filter(day__lt=as_of).order_by()
+
+
+def _visit_stats_orm(*, store_id, windows, policy, customers) -> list[dict]:
+    base = _tickets_before(store_id=store_id, as_of=windows.as_of, customers=customers)
+    counts = {
+        f"q{i}": Count("day", distinct=True, filter=Q(day__gte=s, day__lt=e))
+        for i, (s, e) in enumerate(windows.quarters)
+    }
+    counts |= {
+        f"m{i}": Count("day", distinct=True, filter=Q(day__gte=s, day__lt=e)) for i, (s, e) in enumerate(windows.months)
+    }
+    sales = (
+        base.filter(is_return=False)
+        .values("customer_id")
+        .annotate(
+            visits=Count("day", distinct=True),
+            tickets=Count("id"),
+            first_visit=Min("day"),
+            last_visit=Max("day"),
+            window_visits=Count("day", distinct=True, filter=Q(day__gte=windows.window_start)),
+            **counts,
+        )
+    )
+    sales = sales.order_by("customer_id")
+    bounds = _bounds(windows, policy)
+    oldest = {
+        f"o{i}": Min("day", filter=Q(day__gte=windows.as_of - dt.timedelta(days=days))) for i, days in enumerate(bounds)
+    }
+    revenue = {
+        r["customer_id"]: r
+        for r in base.values("customer_id").annotate(
+            window_revenue=Coalesce(
+                Sum("total", filter=Q(day__gte=windows.window_start)),
+                Value(Decimal("0")),
+                output_field=DecimalField(max_digits=14, decimal_places=2),
+            ),
+            **oldest,
+        )
+    }
+    medians = _median_gaps_orm(base)
+    out = []
+    for r in sales:
+        rev = revenue[r["customer_id"]]
+        out.append(
+            {
+                "customer_id": r["customer_id"],
+                "visits": r["visits"],
+                "tickets": r["tickets"],
+                "first_visit": r["first_visit"],
+                "last_visit": r["last_visit"],
+                "median_gap_days": medians.get(r["customer_id"]),
+                "window_visits": r["window_visits"],
+                "window_revenue": Decimal(rev["window_revenue"]),
+                "quarter_visits": tuple(r[f"q{i}"] for i in range(len(windows.quarters))),
+                "month_visits": tuple(r[f"m{i}"] for i in range(len(windows.months))),
+                "oldest_inside": tuple(rev[f"o{i}"] for i in range(len(bounds))),
+            }
+        )
+    return out
+
+
+def _median_gaps_orm(base) -> dict[int, float]:
+    """Median gap between consecutive visit days per customer, from the distinct days streamed in order."""
+    days = base.filter(is_return=False).values_list("customer_id", "day").distinct().order_by("customer_id", "day")
+    medians: dict[int, float] = {}
+    for customer_id, rows in itertools.groupby(days.iterator(chunk_size=5000), key=lambda r: r[0]):
+        ds = [d for _, d in rows]
+        value = rules.median([(b - a).days for a, b in itertools.pairwise(ds)])
+        if value is not None:
+            medians[customer_id] = value
+    return medians
+
+
+def referred_buyers(*, store_id: int | None, as_of: dt.date, customers: CustomerFilter = ALL) -> dict[int, int]:
+    """How many customers each covered customer referred who bought (a sale before as_of, in scope)."""
+    bought = _tickets_before(store_id=store_id, as_of=as_of, customers=ALL).filter(
+        is_return=False, customer_id=OuterRef("pk")
+    )
+    rows = (
+        Customer.objects.filter(customers.q("referred_by_id"), referred_by__isnull=False)
+        .filter(Exists(bought))
+        .values("referred_by_id")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {r["referred_by_id"]: r["n"] for r in rows}
+
+
+def customers_with_tickets_between(*, store_id: int | None, purchased_from: dt.date, as_of: dt.date) -> set[int]:
+    """Customers with tickets on days that newly fall before ``as_of`` (a superset: ±1 day around the zones)."""
+    lower = dt.datetime.combine(purchased_from - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    upper = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+    qs = PurchaseTicket.objects.filter(customer__isnull=False, purchased_at__gte=lower, purchased_at__lt=upper)
+    if store_id is not None:
+        qs = qs.filter(store_id=store_id)
+    return set(qs.values_list("customer_id", flat=True).distinct())
+
+
+def visit_combos(*, store_id: int | None, as_of: dt.date) -> list[dict]:
+    """Distinct (visits, first visit, last visit) over the scope's tickets before ``as_of``, with counts.
+
+    The per-customer aggregate is one GROUP BY; the second grouping folds those aggregate rows.
+    """
+    per_customer = (
+        _tickets_before(store_id=store_id, as_of=as_of, customers=ALL)
+        .filter(is_return=False)
+        .values("customer_id")
+        .annotate(visits=Count("day", distinct=True), first_visit=Min("day"), last_visit=Max("day"))
+        .values_list("visits", "first_visit", "last_visit")
+    )
+    counts = Counter(per_customer.iterator(chunk_size=20000))
+    return [{"visits": v, "first_visit": f, "last_visit": la, "n": n} for (v, f, la), n in counts.items()]
+
+
+# --- Ranks over the state table: best, RFM, ABC -------------------------------------------------
+
+
+RANK_FIELDS = ("is_best", "best_rank", "rfm_r", "rfm_f", "rfm_m", "abc")
+
+
+def ranks_apply(*, scope_key: str, policy: rules.Policy, force_orm: bool = False) -> list[tuple[int, bool, bool]]:
+    """Recompute best / RFM / ABC for every customer of the scope; write only rows that changed.
+
+    Returns (customer_id, was_best, is_best) for the rows whose best membership flipped.
+    """
+    states = CustomerSegmentState.objects.filter(scope_key=scope_key)
+    ranked = states.filter(window_visits__gt=0).count()
+    limit = policy.best_limit(ranked)
+    if use_sql() and not force_orm:
+        return _ranks_apply_sql(scope_key=scope_key, policy=policy, limit=limit)
+    return _ranks_apply_orm(states=states, policy=policy, limit=limit)
+
+
+def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> list[tuple[int, bool, bool]]:
+    table = CustomerSegmentState._meta.db_table
+    sql = f"""
+        WITH w AS (
+            SELECT id, customer_id, is_best AS old_best, window_visits, window_revenue,
+                   row_number() OVER (ORDER BY window_visits DESC, last_visit DESC, customer_id) AS brank,
+                   rank() OVER (ORDER BY last_visit) AS r_rank,
+                   rank() OVER (ORDER BY window_visits) AS f_rank,
+                   rank() OVER (ORDER BY window_revenue) AS m_rank,
+                   count(*) OVER () AS n,
+                   coalesce(sum(greatest(window_revenue, 0)) OVER (
+                       ORDER BY window_revenue DESC, customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                   ), 0) AS rev_before,
+                   sum(greatest(window_revenue, 0)) OVER () AS rev_total
+            FROM {table} WHERE scope_key = %(scope)s
+        ),
+        c AS (
+            SELECT id, customer_id, old_best,
+                   (window_visits > 0 AND brank <= %(limit)s) AS is_best,
+                   CASE WHEN window_visits > 0 AND brank <= %(limit)s THEN brank END AS best_rank,
+                   1 + (5 * (r_rank - 1)) / n AS rfm_r,
+                   1 + (5 * (f_rank - 1)) / n AS rfm_f,
+                   1 + (5 * (m_rank - 1)) / n AS rfm_m,
+                   CASE WHEN window_revenue <= 0 OR rev_total <= 0 THEN ''
+                        WHEN rev_before * 100 < %(a)s * rev_total THEN 'A'
+                        WHEN rev_before * 100 < %(ab)s * rev_total THEN 'B'
+                        ELSE 'C' END AS abc
+            FROM w
+        )
+        UPDATE {table} s
+        SET is_best = c.is_best, best_rank = c.best_rank, rfm_r = c.rfm_r, rfm_f = c.rfm_f, rfm_m = c.rfm_m,
+            abc = c.abc
+        FROM c
+        WHERE s.id = c.id
+          AND (s.is_best, s.best_rank, s.rfm_r, s.rfm_f, s.rfm_m, s.abc)
+              IS DISTINCT FROM (c.is_best, c.best_rank, c.rfm_r, c.rfm_f, c.rfm_m, c.abc)
+        RETURNING s.customer_id, c.old_best, c.is_best
+    """
+    params = {
+        "scope": scope_key,
+        "limit": limit,
+        "a": policy.abc_a_share,
+        "ab": policy.abc_a_share + policy.abc_b_share,
+    }
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return [(cid, old, new) for cid, old, new in cur.fetchall() if old != new]
+
+
+def _ranks_apply_orm(*, states, policy: rules.Policy, limit: int) -> list[tuple[int, bool, bool]]:
+    positive = Case(When(window_revenue__gt=0, then=F("window_revenue")), default=Value(Decimal("0")))
+    rows = states.annotate(
+        brank=Window(RowNumber(), order_by=[F("window_visits").desc(), F("last_visit").desc(), F("customer_id").asc()]),
+        r_rank=Window(Rank(), order_by=F("last_visit").asc()),
+        f_rank=Window(Rank(), order_by=F("window_visits").asc()),
+        m_rank=Window(Rank(), order_by=F("window_revenue").asc()),
+        n=Window(Count("id")),
+        rev_before=Window(
+            Sum(positive, output_field=DecimalField(max_digits=16, decimal_places=2)),
+            order_by=[F("window_revenue").desc(), F("customer_id").asc()],
+            frame=RowRange(start=None, end=-1),
+        ),
+        rev_total=Window(Sum(positive, output_field=DecimalField(max_digits=16, decimal_places=2))),
+    ).order_by("id")
+    changed, flips = [], []
+    for s in rows.iterator(chunk_size=5000):
+        best = s.window_visits > 0 and s.brank <= limit
+        new = {
+            "is_best": best,
+            "best_rank": s.brank if best else None,
+            "rfm_r": rules.quintile(s.r_rank, s.n),
+            "rfm_f": rules.quintile(s.f_rank, s.n),
+            "rfm_m": rules.quintile(s.m_rank, s.n),
+            "abc": rules.abc_for(Decimal(s.rev_before or 0), Decimal(s.rev_total or 0), policy)
+            if s.window_revenue > 0
+            else "",
+        }
+        if any(getattr(s, k) != v for k, v in new.items()):
+            if s.is_best != best:
+                flips.append((s.customer_id, s.is_best, best))
+            for k, v in new.items():
+                setattr(s, k, v)
+            changed.append(s)
+    CustomerSegmentState.objects.bulk_update(changed, RANK_FIELDS, batch_size=2000)
+    return flips
+
+
+# --- Model inputs and counts ---------------------------------------------------------------------
+
+
+def model_inputs(*, scope_key: str) -> list[dict]:
+    """Distinct (visits, first visit, last visit) combinations of the scope with how many customers share each."""
+    return list(
+        CustomerSegmentState.objects.filter(scope_key=scope_key)
+        .values("visits", "first_visit", "last_visit")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+
+
+def segment_counts(*, scope_key: str) -> dict[str, int]:
+    """Members per segment name (the names of the commands), in one query."""
+    states = CustomerSegmentState.objects.filter(scope_key=scope_key)
+    aggregates = {
+        "best": Count("id", filter=Q(is_best=True)),
+        "at_risk": Count("id", filter=Q(is_at_risk=True)),
+        "customers": Count("id"),
+    }
+    for name in (rules.LAPSED, rules.LOST, rules.NEW, rules.ONE_TIMER):
+        aggregates[name] = Count("id", filter=Q(status=name))
+    for name in rules.LADDER:
+        aggregates[name] = Count("id", filter=Q(ladder=name))
+    return states.aggregate(**aggregates)
+
+
+def iter_state_chunks(*, scope_key: str, fields: Sequence[str], chunk: int = 20000) -> Iterable[list[tuple]]:
+    """Keyset-paginated value tuples (``id`` first) of every state row of the scope."""
+    last = 0
+    while True:
+        rows = list(
+            CustomerSegmentState.objects.filter(scope_key=scope_key, id__gt=last)
+            .order_by("id")
+            .values_list("id", *fields)[:chunk]
+        )
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]

@@ -1,0 +1,454 @@
+"""Segmentation writes: start a run (with the scope lock), apply chunks of customers, finish.
+
+A run has three phases, so that Celery can fan the middle one out:
+
+1. ``segments_run_start`` takes the scope's lock (the partial unique index "one running run per scope"),
+   decides full or incremental and splits the customers to recompute into chunks (≥ 500 customers each,
+   at most ``MAX_CHUNKS`` chunks, so the number of queries does not grow with the chain).
+2. ``segments_chunk_apply`` recomputes one chunk's figures from tickets (one set-based query), classifies
+   them with :mod:`outreach.rules` and writes only rows and history that changed.
+3. ``segments_run_finish`` fits BG/NBD on the scope's distinct (x, t_x, T) combinations, updates P(alive),
+   expected visits and "at risk", recomputes the ranks (best, RFM, ABC) in one statement, counts.
+
+Incremental runs recompute the customers with tickets newer than the last run's watermark, those queued
+by ``tickets_created``, those with tickets on days that newly fall before ``as_of``, the referrers of all
+of these, and those whose ``due_on`` (the next day time alone changes their figures) has come. The other
+customers' ticket figures cannot have changed, so the result equals a full run's.
+"""
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, F, Max, Min, When
+from django.db.models.functions import Least
+
+from customers.models import Customer, PurchaseTicket, Store
+
+from . import analytics, bgnbd, rules
+from .models import (
+    CHAIN,
+    CustomerSegmentState,
+    PendingCustomer,
+    SegmentChange,
+    SegmentPolicy,
+    SegmentRun,
+    scope_key_for,
+)
+
+logger = logging.getLogger(__name__)
+
+MIN_CHUNK = 500
+TARGET_CHUNK = 10_000
+MAX_CHUNKS = 16
+MIN_FIT_CUSTOMERS = 30
+STALE_AFTER = dt.timedelta(hours=3)
+STATE_FIELDS = (
+    "visits",
+    "tickets",
+    "first_visit",
+    "last_visit",
+    "median_gap_days",
+    "window_visits",
+    "window_revenue",
+    "quarters_with_visit",
+    "monthly_cv",
+    "referred_buyers",
+    "status",
+    "ladder",
+    "due_on",
+    "xyz",
+)
+
+
+class SegmentRunBusy(Exception):
+    """Another refresh of the same scope is running."""
+
+    def __init__(self, run: SegmentRun | None):
+        super().__init__(f"segment run {run.pk if run else '?'} is running for this scope")
+        self.run = run
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    """A slice of customers for one chunk task: an id range (full run) or explicit ids (incremental)."""
+
+    id_range: tuple[int, int] | None = None
+    ids: tuple[int, ...] | None = None
+
+    @property
+    def filter(self) -> analytics.CustomerFilter:
+        return analytics.CustomerFilter(ids=self.ids, id_range=self.id_range)
+
+    def to_json(self) -> dict:
+        return {"id_range": list(self.id_range) if self.id_range else None, "ids": list(self.ids or []) or None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ChunkSpec":
+        ids = data.get("ids")
+        rng = data.get("id_range")
+        return cls(id_range=tuple(rng) if rng else None, ids=tuple(ids) if ids is not None else None)
+
+
+# --- Settings --------------------------------------------------------------------------------------
+
+
+def policy_row_for(*, store: Store | None) -> SegmentPolicy:
+    """The settings row that applies: the store's override if it has one, else the chain's (created)."""
+    if store is not None:
+        row = SegmentPolicy.objects.filter(store=store).first()
+        if row:
+            return row
+    row = SegmentPolicy.objects.filter(store__isnull=True).first()
+    if row is None:
+        try:
+            with transaction.atomic():
+                row = SegmentPolicy.objects.create(store=None)
+            row.refresh_from_db()  # Decimal("3") → Decimal("3.00"), as every later read
+        except IntegrityError:
+            row = SegmentPolicy.objects.get(store__isnull=True)
+    return row
+
+
+def policy_for(*, store: Store | None) -> rules.Policy:
+    row = policy_row_for(store=store)
+    return rules.Policy(**{f: getattr(row, f) for f in rules.Policy.__dataclass_fields__})
+
+
+def policy_snapshot(policy: rules.Policy) -> dict:
+    """The policy as JSON-comparable strings."""
+    return {k: str(v) for k, v in policy.__dict__.items()}
+
+
+# --- Run lifecycle ---------------------------------------------------------------------------------
+
+
+def _expire_stale_runs(*, scope_key: str, now: dt.datetime) -> None:
+    """A run whose worker died keeps the lock forever; after STALE_AFTER it is marked failed."""
+    SegmentRun.objects.filter(
+        scope_key=scope_key, status=SegmentRun.Status.RUNNING, started_at__lt=now - STALE_AFTER
+    ).update(status=SegmentRun.Status.FAILED, finished_at=now, error="stale: no progress")
+
+
+def segments_run_start(
+    *, store: Store | None, as_of: dt.date, now: dt.datetime, full: bool = False, by=None
+) -> tuple[SegmentRun, list[ChunkSpec]]:
+    """Take the scope's lock, record a running SegmentRun and plan its chunks. Raises SegmentRunBusy."""
+    scope_key = scope_key_for(store)
+    _expire_stale_runs(scope_key=scope_key, now=now)
+    prev = (
+        SegmentRun.objects.filter(scope_key=scope_key, status=SegmentRun.Status.DONE)
+        .order_by("-started_at", "-id")
+        .first()
+    )
+    snapshot = policy_snapshot(policy_for(store=store))
+    incremental = not full and prev is not None and prev.as_of <= as_of and prev.policy_snapshot == snapshot
+    tickets = PurchaseTicket.objects.all() if store is None else PurchaseTicket.objects.filter(store=store)
+    ticket_watermark = tickets.aggregate(m=Max("id"))["m"] or 0
+    pending_watermark = PendingCustomer.objects.filter(scope_key=scope_key).aggregate(m=Max("id"))["m"] or 0
+    try:
+        with transaction.atomic():
+            run = SegmentRun.objects.create(
+                scope_key=scope_key,
+                store=store,
+                as_of=as_of,
+                mode=SegmentRun.Mode.INCREMENTAL if incremental else SegmentRun.Mode.FULL,
+                started_at=now,
+                ticket_watermark=ticket_watermark,
+                pending_watermark=pending_watermark,
+                policy_snapshot=snapshot,
+                requested_by=by,
+            )
+    except IntegrityError:
+        raise SegmentRunBusy(
+            SegmentRun.objects.filter(scope_key=scope_key, status=SegmentRun.Status.RUNNING).first()
+        ) from None
+    if incremental:
+        ids = sorted(_changed_customers(run=run, prev=prev, store=store))
+        size = max(MIN_CHUNK, math.ceil(len(ids) / MAX_CHUNKS))
+        chunks = [ChunkSpec(ids=tuple(ids[i : i + size])) for i in range(0, len(ids), size)]
+        total = len(ids)
+    else:
+        chunks, total = _full_chunks()
+    SegmentRun.objects.filter(pk=run.pk).update(progress_total=total + 1, customers_recomputed=total)
+    run.refresh_from_db()
+    logger.info(
+        "segment run %s planned: scope=%s mode=%s chunks=%s customers=%s",
+        run.pk,
+        scope_key,
+        run.mode,
+        len(chunks),
+        total,
+    )
+    return run, chunks
+
+
+def _full_chunks() -> tuple[list[ChunkSpec], int]:
+    """Equal id ranges over all customers (≥ MIN_CHUNK customers each unless there are fewer)."""
+    agg = Customer.objects.aggregate(lo=Min("id"), hi=Max("id"), n=Count("id"))
+    if not agg["n"]:
+        return [], 0
+    parts = max(1, min(MAX_CHUNKS, math.ceil(agg["n"] / TARGET_CHUNK), agg["n"] // MIN_CHUNK or 1))
+    lo, hi = agg["lo"], agg["hi"]
+    step = math.ceil((hi - lo + 1) / parts)
+    return [ChunkSpec(id_range=(a, min(a + step - 1, hi))) for a in range(lo, hi + 1, step)], agg["n"]
+
+
+def _changed_customers(*, run: SegmentRun, prev: SegmentRun, store: Store | None) -> set[int]:
+    """Customers whose figures may differ from the previous run's (see the module docstring)."""
+    tickets = PurchaseTicket.objects.filter(customer__isnull=False)
+    if store is not None:
+        tickets = tickets.filter(store=store)
+    ids = set(tickets.filter(id__gt=prev.ticket_watermark).values_list("customer_id", flat=True).distinct())
+    if run.as_of > prev.as_of:
+        ids |= analytics.customers_with_tickets_between(
+            store_id=store.pk if store else None, purchased_from=prev.as_of, as_of=run.as_of
+        )
+    ids |= set(
+        PendingCustomer.objects.filter(scope_key=run.scope_key, id__lte=run.pending_watermark).values_list(
+            "customer_id", flat=True
+        )
+    )
+    ids |= set(
+        CustomerSegmentState.objects.filter(scope_key=run.scope_key, due_on__lte=run.as_of).values_list(
+            "customer_id", flat=True
+        )
+    )
+    # A referred customer's first purchase can make their referrer an advocate.
+    ids |= set(
+        Customer.objects.filter(pk__in=list(ids), referred_by__isnull=False).values_list("referred_by_id", flat=True)
+    )
+    return ids
+
+
+def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
+    """Recompute one chunk of customers from their tickets and write what changed. Returns customers covered."""
+    policy = policy_for(store=run.store)
+    windows = rules.windows_for(run.as_of, policy)
+    stats = analytics.visit_stats(store_id=run.store_id, windows=windows, policy=policy, customers=chunk.filter)
+    existing = {
+        s.customer_id: s
+        for s in CustomerSegmentState.objects.filter(chunk.filter.q("customer_id"), scope_key=run.scope_key)
+    }
+    creates, updates, changes = [], [], []
+    seen = set()
+    for st in stats:
+        seen.add(st.customer_id)
+        c = rules.classify(st, windows, policy)
+        values = {
+            "visits": st.visits,
+            "tickets": st.tickets,
+            "first_visit": st.first_visit,
+            "last_visit": st.last_visit,
+            "median_gap_days": st.median_gap_days,
+            "window_visits": st.window_visits,
+            "window_revenue": st.window_revenue,
+            "quarters_with_visit": c.quarters_with_visit,
+            "monthly_cv": c.monthly_cv,
+            "referred_buyers": st.referred_buyers,
+            "status": c.status,
+            "ladder": c.ladder,
+            "due_on": c.due_on,
+            "xyz": c.xyz,
+        }
+        old = existing.get(st.customer_id)
+        if old is None:
+            creates.append(CustomerSegmentState(scope_key=run.scope_key, customer_id=st.customer_id, **values))
+            changes += _moves(run, st.customer_id, ("", ""), (c.status, c.ladder))
+            continue
+        if any(getattr(old, k) != v for k, v in values.items()):
+            changes += _moves(run, st.customer_id, (old.status, old.ladder), (c.status, c.ladder))
+            for k, v in values.items():
+                setattr(old, k, v)
+            updates.append(old)
+    gone = [s for cid, s in existing.items() if cid not in seen]
+    for s in gone:
+        changes += _moves(run, s.customer_id, (s.status, s.ladder), ("", ""))
+        changes += _flag_moves(run, s.customer_id, best=(s.is_best, False), at_risk=(s.is_at_risk, False))
+    with transaction.atomic():
+        if gone:
+            CustomerSegmentState.objects.filter(pk__in=[s.pk for s in gone]).delete()
+        CustomerSegmentState.objects.bulk_create(creates, batch_size=2000)
+        CustomerSegmentState.objects.bulk_update(updates, STATE_FIELDS, batch_size=2000)
+        SegmentChange.objects.bulk_create(changes, batch_size=5000)
+        covered = len(chunk.ids) if chunk.ids is not None else len(seen | set(existing))
+        SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(covered))
+    return covered
+
+
+def _bounded_progress(covered: int):
+    """progress_done + covered, never past progress_total − 1 (the finish step is the last unit)."""
+    return Case(
+        When(progress_total=0, then=F("progress_done")),
+        default=Least(F("progress_done") + covered, F("progress_total") - 1),
+    )
+
+
+def _moves(run: SegmentRun, customer_id: int, old: tuple[str, str], new: tuple[str, str]) -> list[SegmentChange]:
+    out = []
+    for kind, a, b in ((SegmentChange.Kind.STATUS, old[0], new[0]), (SegmentChange.Kind.LADDER, old[1], new[1])):
+        if a != b:
+            out.append(
+                SegmentChange(
+                    run=run,
+                    scope_key=run.scope_key,
+                    customer_id=customer_id,
+                    kind=kind,
+                    from_value=a,
+                    to_value=b,
+                    as_of=run.as_of,
+                )
+            )
+    return out
+
+
+def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -> list[SegmentChange]:
+    out = []
+    for kind, (a, b) in flags.items():
+        if a != b:
+            out.append(
+                SegmentChange(
+                    run=run,
+                    scope_key=run.scope_key,
+                    customer_id=customer_id,
+                    kind=kind,
+                    from_value=kind if a else "",
+                    to_value=kind if b else "",
+                    as_of=run.as_of,
+                )
+            )
+    return out
+
+
+def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDParams | None = None) -> SegmentRun:
+    """Fit the model, update P(alive)/at risk and the ranks, count the segments and release the lock."""
+    policy = policy_for(store=run.store)
+    if params is None:
+        params = _fit_state(scope_key=run.scope_key, as_of=run.as_of)
+    changes = _model_apply(run=run, params=params, policy=policy)
+    flips = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
+    for customer_id, was, is_ in flips:
+        changes += _flag_moves(run, customer_id, best=(was, is_))
+    SegmentChange.objects.bulk_create(changes, batch_size=5000)
+    PendingCustomer.objects.filter(scope_key=run.scope_key, id__lte=run.pending_watermark).delete()
+    run.counts = analytics.segment_counts(scope_key=run.scope_key)
+    run.model_params = (
+        {
+            "r": params.r,
+            "alpha": params.alpha,
+            "a": params.a,
+            "b": params.b,
+            "log_likelihood": params.log_likelihood,
+            "customers": params.customers,
+            "unit": "days",
+        }
+        if params
+        else {}
+    )
+    run.changes = run.segment_changes.count()
+    run.status = SegmentRun.Status.DONE
+    run.finished_at = now
+    run.progress_done = run.progress_total
+    run.save(update_fields=["counts", "model_params", "changes", "status", "finished_at", "progress_done"])
+    logger.info("segment run %s done: changes=%s", run.pk, run.changes)
+    return run
+
+
+def segments_run_fail(*, run_id: int, error: str, now: dt.datetime) -> None:
+    """Mark a run failed (releases the scope lock); the error text carries no personal data."""
+    SegmentRun.objects.filter(pk=run_id, status=SegmentRun.Status.RUNNING).update(
+        status=SegmentRun.Status.FAILED, finished_at=now, error=error[:2000]
+    )
+
+
+def segments_refresh(
+    *,
+    store: Store | None,
+    as_of: dt.date,
+    now: dt.datetime,
+    full: bool = False,
+    by=None,
+    params: bgnbd.BGNBDParams | None = None,
+) -> SegmentRun:
+    """Run every phase in this process (commands, the embedded default, tests)."""
+    run, chunks = segments_run_start(store=store, as_of=as_of, now=now, full=full, by=by)
+    try:
+        for chunk in chunks:
+            segments_chunk_apply(run=run, chunk=chunk)
+        return segments_run_finish(run=run, now=now, params=params)
+    except Exception as exc:
+        segments_run_fail(run_id=run.pk, error=f"{type(exc).__name__}: {exc}", now=now)
+        raise
+
+
+def segments_mark_pending(*, ticket_ids: list[int]) -> int:
+    """Queue the customers of these tickets for the next run of the chain and of each ticket's store."""
+    pairs = set(
+        PurchaseTicket.objects.filter(pk__in=ticket_ids, customer__isnull=False).values_list("customer_id", "store_id")
+    )
+    rows = [PendingCustomer(scope_key=CHAIN, customer_id=c) for c in {c for c, _ in pairs}]
+    rows += [PendingCustomer(scope_key=f"store:{s}", customer_id=c) for c, s in pairs]
+    PendingCustomer.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
+    return len(rows)
+
+
+# --- The visit model -------------------------------------------------------------------------------
+
+
+def _fit_combos(combos: list[dict], as_of: dt.date, *, unit_days: float = 1.0) -> bgnbd.BGNBDParams | None:
+    """Fit on distinct (visits, first, last) combinations; None when there is too little to fit."""
+    if sum(c["n"] for c in combos) < MIN_FIT_CUSTOMERS or not any(c["visits"] > 1 for c in combos):
+        return None
+    end = as_of - dt.timedelta(days=1)  # the observation ends on the last day before as_of
+    x = np.array([c["visits"] - 1 for c in combos], dtype=float)
+    t_x = np.array([(c["last_visit"] - c["first_visit"]).days for c in combos], dtype=float) / unit_days
+    T = np.array([(end - c["first_visit"]).days for c in combos], dtype=float) / unit_days
+    w = np.array([c["n"] for c in combos], dtype=float)
+    return bgnbd.fit(x, t_x, T, w)
+
+
+def _fit_state(*, scope_key: str, as_of: dt.date) -> bgnbd.BGNBDParams | None:
+    return _fit_combos(analytics.model_inputs(scope_key=scope_key), as_of)
+
+
+def visit_model_fit(*, store: Store | None, as_of: dt.date, unit: str = "days") -> bgnbd.BGNBDParams | None:
+    """Fit BG/NBD on the scope's visits before ``as_of`` straight from the tickets (what fit_visit_model prints)."""
+    combos = analytics.visit_combos(store_id=store.pk if store else None, as_of=as_of)
+    return _fit_combos(combos, as_of, unit_days=7.0 if unit == "weeks" else 1.0)
+
+
+def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[SegmentChange]:
+    """P(alive), expected visits and the at-risk flag for every state row of the scope; writes changed rows."""
+    end = run.as_of - dt.timedelta(days=1)
+    changes: list[SegmentChange] = []
+    fields = (
+        "customer_id",
+        "visits",
+        "first_visit",
+        "last_visit",
+        "status",
+        "p_alive",
+        "expected_visits",
+        "is_at_risk",
+    )
+    for rows in analytics.iter_state_chunks(scope_key=run.scope_key, fields=fields):
+        if params is not None:
+            visits = np.array([r[2] for r in rows], dtype=float)
+            first = np.array([r[3].toordinal() for r in rows], dtype=float)
+            last = np.array([r[4].toordinal() for r in rows], dtype=float)
+            T = end.toordinal() - first
+            p = np.round(bgnbd.p_alive(params, visits - 1, last - first, T), 2)
+            e = np.round(bgnbd.expected_visits(params, policy.expected_days, visits - 1, last - first, T), 1)
+        updates = []
+        for i, (pk, customer_id, visits_i, _f, _l, status, old_p, old_e, old_risk) in enumerate(rows):
+            new_p = float(p[i]) if params is not None else None
+            new_e = float(e[i]) if params is not None else None
+            risk = rules.is_at_risk(visits=visits_i, status=status, p_alive=new_p, policy=policy)
+            if (old_p, old_e, old_risk) != (new_p, new_e, risk):
+                updates.append(CustomerSegmentState(pk=pk, p_alive=new_p, expected_visits=new_e, is_at_risk=risk))
+                changes += _flag_moves(run, customer_id, at_risk=(old_risk, risk))
+        CustomerSegmentState.objects.bulk_update(updates, ["p_alive", "expected_visits", "is_at_risk"], batch_size=2000)
+    return changes

@@ -1,0 +1,106 @@
+"""Celery tasks for segmentation: thin wrappers that take ids and ISO strings and call one service each.
+
+``outreach.segments_refresh`` plans a run and fans its customers out as ``outreach.segments_refresh_chunk``
+tasks (≥ 500 customers each, never one per customer); the chunk that completes the count enqueues
+``outreach.segments_refresh_finish``. Progress lives on the SegmentRun row, which the page polls.
+"""
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="outreach.segments_refresh", bind=True, max_retries=3, default_retry_delay=60)
+def segments_refresh_task(
+    self, store_id: int | None = None, as_of_iso: str | None = None, full: bool = False, user_id: int | None = None
+) -> int | None:
+    """Start a refresh of one scope (the chain when ``store_id`` is None); returns the run id."""
+    from customers.models import Store
+
+    from . import services
+
+    store = Store.objects.get(pk=store_id) if store_id else None
+    as_of = dt.date.fromisoformat(as_of_iso) if as_of_iso else timezone.localdate()
+    try:
+        run, chunks = services.segments_run_start(
+            store=store, as_of=as_of, now=timezone.now(), full=full, by=_user(user_id)
+        )
+    except services.SegmentRunBusy as busy:
+        logger.info("segment refresh skipped: run %s is running", busy.run.pk if busy.run else None)
+        return None
+    if not chunks:
+        segments_refresh_finish_task.delay(run.pk)
+    else:
+        from .models import SegmentRun
+
+        SegmentRun.objects.filter(pk=run.pk).update(chunks_left=len(chunks))
+        for chunk in chunks:
+            segments_refresh_chunk_task.delay(run.pk, chunk.to_json())
+    return run.pk
+
+
+@shared_task(name="outreach.segments_refresh_chunk", bind=True, max_retries=3, default_retry_delay=30)
+def segments_refresh_chunk_task(self, run_id: int, chunk: dict) -> None:
+    """Recompute one chunk; the last chunk to finish enqueues the finish step."""
+    from django.db import transaction
+
+    from . import services
+    from .models import SegmentRun
+
+    run = SegmentRun.objects.select_related("store").get(pk=run_id)
+    if run.status != SegmentRun.Status.RUNNING:
+        return
+    try:
+        services.segments_chunk_apply(run=run, chunk=services.ChunkSpec.from_json(chunk))
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            services.segments_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}", now=timezone.now())
+            raise
+        raise self.retry(exc=exc) from exc
+    with transaction.atomic():
+        row = SegmentRun.objects.select_for_update().get(pk=run_id)
+        row.chunks_left = left = max(row.chunks_left - 1, 0)
+        row.save(update_fields=["chunks_left"])
+    if left == 0:
+        segments_refresh_finish_task.delay(run_id)
+
+
+@shared_task(name="outreach.segments_refresh_finish", bind=True, max_retries=3, default_retry_delay=30)
+def segments_refresh_finish_task(self, run_id: int) -> None:
+    """Fit the visit model, apply P(alive)/ranks, count, and release the scope lock."""
+    from . import services
+    from .models import SegmentRun
+
+    run = SegmentRun.objects.select_related("store").get(pk=run_id)
+    if run.status != SegmentRun.Status.RUNNING:
+        return
+    try:
+        services.segments_run_finish(run=run, now=timezone.now())
+    except Exception as exc:
+        services.segments_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}", now=timezone.now())
+        raise
+
+
+@shared_task(name="outreach.segments_refresh_all")
+def segments_refresh_all_task() -> int:
+    """Nightly: refresh the chain and every store (each its own run and lock)."""
+    from customers.models import Store
+
+    segments_refresh_task.delay(None)
+    count = 1
+    for store_id in Store.objects.values_list("pk", flat=True):
+        segments_refresh_task.delay(store_id)
+        count += 1
+    return count
+
+
+def _user(user_id: int | None):
+    if not user_id:
+        return None
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first()
