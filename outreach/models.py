@@ -269,3 +269,4 @@ class PendingCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope_key} · {self.customer_id}"
+from .notes_models import *  # noqa: F401,F403
