@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Customer, Membership, PurchaseTicket, Store
+from .models import ConsentEvent, Customer, Feedback, Membership, PurchaseTicket, ServiceNote, Store, Tag
 
 
 @admin.register(Store)
@@ -30,3 +30,40 @@ class PurchaseTicketAdmin(admin.ModelAdmin):
     list_filter = ("store", "is_return")
     raw_id_fields = ("customer", "original", "served_by")
     show_full_result_count = False
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ("name",)
+    search_fields = ("name",)
+
+
+@admin.register(ServiceNote)
+class ServiceNoteAdmin(admin.ModelAdmin):
+    list_display = ("id", "customer_id", "author", "store", "created_at")
+    raw_id_fields = ("customer", "author")
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    """Read-only: the consent ledger only grows, through ``consent_record``."""
+
+    list_display = ("id", "customer_id", "channel", "granted", "source", "at", "store")
+    list_filter = ("channel", "granted", "source")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(admin.ModelAdmin):
+    list_display = ("id", "customer_id", "kind", "reason", "status", "created_at")
+    list_filter = ("kind", "reason", "status")
+    raw_id_fields = ("customer", "ticket", "responded_by", "created_by")

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class CustomersConfig(AppConfig):
     name = "customers"
     verbose_name = _("Customer file")
+
+    def ready(self) -> None:
+        from .timeline import register_builtin_sources
+
+        register_builtin_sources()

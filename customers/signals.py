@@ -29,3 +29,15 @@ def send_customer_created(customer_id: int, source: str) -> None:
     from django.db import transaction
 
     transaction.on_commit(lambda: customer_created.send(sender=None, customer_id=customer_id, source=source))
+
+
+customers_merged = Signal()  # kwargs: survivor_id: int, duplicate_id: int
+"""Sent by ``customers_merge`` **inside** its transaction, before the duplicate row is deleted:
+receivers move their own rows (points, notes) to the survivor, and a receiver that
+fails rolls the whole merge back. Receivers must not send email or queue tasks
+directly (use ``transaction.on_commit``)."""
+
+customer_erased = Signal()  # kwargs: customer_id: int
+"""Sent by ``customer_erase`` **inside** its transaction: receivers remove or anonymise
+the personal data they hold about ``customer_id`` (the customer row stays, emptied).
+A receiver that fails rolls the erasure back, so nothing is half-erased."""

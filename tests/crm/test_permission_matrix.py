@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from customers.models import Role
+from customers.models import Feedback, Role
 from tests.factories import CustomerFactory, TicketFactory
 
 ROLE_ORDER = [Role.STAFF, Role.MANAGER, Role.OWNER]
@@ -57,6 +57,50 @@ MATRIX: dict[str, Case] = {
     "two_factor_verify": Case(Role.STAFF, ok=302),  # no device → straight on
     "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
 }
+
+# The customer file: records, feedback, consent, card, privacy, duplicates, sign-up kiosk.
+# Kiosk pages answer a logged-in member of staff outside a kiosk session by sending them
+# to start one (302); the kiosk session itself is covered in tests/customers/test_kiosk.py.
+MATRIX.update(
+    {
+        "customers:create": Case(Role.STAFF),
+        "customers:edit": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:note_add": Case(
+            Role.STAFF,
+            kwargs=lambda w: {"pk": w["customer"].pk},
+            method="post",
+            data=lambda w: {"text": "x"},
+            ok=302,
+            scoped=True,
+        ),
+        "customers:feedback_add": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:feedback": Case(
+            Role.STAFF,
+            kwargs=lambda w: {
+                "pk": Feedback.objects.create(
+                    customer=w["customer"], kind="complaint", reason="price", created_at=w["ticket"].purchased_at
+                ).pk
+            },
+            scoped=True,
+        ),
+        "customers:consent": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:card": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:sheet": Case(Role.STAFF, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:data_export": Case(Role.MANAGER, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:erase": Case(Role.MANAGER, kwargs=lambda w: {"pk": w["customer"].pk}, scoped=True),
+        "customers:duplicates": Case(Role.MANAGER),
+        "customers:merge": Case(
+            Role.MANAGER,
+            kwargs=lambda w: {"keep": w["customer"].pk, "duplicate": CustomerFactory(home_store=w["store"]).pk},
+            scoped=True,
+        ),
+        "customers:kiosk_start": Case(Role.STAFF),
+        "customers:kiosk_pin": Case(Role.STAFF),
+        "customers:kiosk_signup": Case(Role.STAFF, ok=302),
+        "customers:kiosk_done": Case(Role.STAFF, ok=302),
+        "customers:kiosk_exit": Case(Role.STAFF, ok=302),
+    }
+)
 
 # Whole namespaces handled by one rule: Django's admin is for superusers only,
 # and none of the shop roles is a superuser.

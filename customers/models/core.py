@@ -1,5 +1,8 @@
 """The central customer file: stores, who works where, customers and their tickets.
 
+Re-exported from ``customers.models``; the customer's records (tags, notes,
+consent, feedback) live in ``records.py``.
+
 This app depends on nothing else of ours; loyalty and outreach build on it.
 Invariants live in the database (unique and check constraints); the Python
 validation in forms is a courtesy on top.
@@ -13,7 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models.functions import Concat, Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -105,6 +109,8 @@ class Membership(models.Model):
     role = models.CharField(_("role"), max_length=10, choices=Role.choices)
     is_active = models.BooleanField(_("active"), default=True)
     on_leave = models.BooleanField(_("on leave"), default=False, help_text=_("Gets no notes to write."))
+    # Hashed like a password (never the digits): unlocks the sign-up kiosk this member started.
+    kiosk_pin = models.CharField(_("kiosk PIN"), max_length=128, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -148,10 +154,53 @@ def new_card_number() -> str:
     return body + ean13_check_digit(body)
 
 
+class ConsentChannel(models.TextChoices):
+    """The channels a customer can agree to be contacted on (a subset of ``Channel``)."""
+
+    EMAIL = "email", _("Email")
+    POST = "post", _("Post / handwritten card")
+    SMS = "sms", _("SMS")
+
+
+# Which address a channel needs: consent without somewhere to send it contacts nobody.
+CHANNEL_ADDRESS_FIELD = {
+    ConsentChannel.EMAIL: "email",
+    ConsentChannel.POST: "postal_address",
+    ConsentChannel.SMS: "phone",
+}
+
+
 class CustomerQuerySet(models.QuerySet):
     def for_stores(self, stores) -> "CustomerQuerySet":
         """Customers whose home store is one of ``stores`` (a queryset or list of Store)."""
         return self.filter(home_store__in=stores)
+
+    def active(self) -> "CustomerQuerySet":
+        """Customers whose personal data has not been erased."""
+        return self.filter(erased_at__isnull=True)
+
+    def contactable_by(self, channel: str) -> "CustomerQuerySet":
+        """Customers who may be contacted on ``channel`` now: consent given, an address, no "do not contact".
+
+        One indexed filter on columns of the customer row (the consent state is
+        cached there by ``consent_record``), cheap enough for any segment query.
+        """
+        channel = ConsentChannel(channel)
+        address = CHANNEL_ADDRESS_FIELD[channel]
+        return (
+            self.active().filter(**{f"consent_{channel.value}": True, "do_not_contact": False}).exclude(**{address: ""})
+        )
+
+    def with_open_complaint(self) -> "CustomerQuerySet":
+        """Customers with a complaint nobody has answered yet (thank-you notes wait for them)."""
+        from .records import Feedback
+
+        return self.filter(Exists(Feedback.objects.open_complaints().filter(customer=OuterRef("pk"))))
+
+    def without_open_complaint(self) -> "CustomerQuerySet":
+        from .records import Feedback
+
+        return self.exclude(Exists(Feedback.objects.open_complaints().filter(customer=OuterRef("pk"))))
 
 
 class Customer(models.Model):
@@ -184,6 +233,31 @@ class Customer(models.Model):
         verbose_name=_("referred by"),
     )
     created_at = models.DateTimeField(_("created"), db_default=models.functions.Now())
+    tags = models.ManyToManyField(
+        "customers.Tag",
+        blank=True,
+        related_name="customers",
+        verbose_name=_("interests and preferences"),
+        help_text=_('What they like or need, e.g. "kosher", "size M", "jazz".'),
+    )
+    # Current consent per channel, cached from the append-only ConsentEvent ledger
+    # (written together by ``consent_record``) so that outreach filters on one row.
+    consent_email = models.BooleanField(_("email allowed"), default=False)
+    consent_post = models.BooleanField(_("post allowed"), default=False)
+    consent_sms = models.BooleanField(_("SMS allowed"), default=False)
+    do_not_contact = models.BooleanField(
+        _("do not contact"), default=False, help_text=_("Overrides every channel: nobody contacts this person.")
+    )
+    # Set by ``customer_erase``: the row stays (tickets, points and stats keep their
+    # customer id) but holds no personal data any more.
+    erased_at = models.DateTimeField(_("erased"), null=True, blank=True)
+    # Lower-cased "first last", computed by the database (imports that insert rows in
+    # bulk get it too); trigram-indexed on PostgreSQL for typo-tolerant search.
+    search_name = models.GeneratedField(
+        expression=Lower(Concat("first_name", Value(" "), "last_name")),
+        output_field=models.CharField(max_length=161),
+        db_persist=True,
+    )
 
     objects = CustomerQuerySet.as_manager()
 
@@ -209,7 +283,31 @@ class Customer(models.Model):
 
     @property
     def full_name(self) -> str:
+        if self.erased_at:
+            return _("Erased customer #%(id)s") % {"id": self.pk}
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    def record_is_complete(self) -> bool:
+        """Staff have what the shop needs: a name, a city and a way to reach the person."""
+        return bool(self.first_name.strip() and self.city.strip() and (self.email or self.phone))
+
+    def consents(self) -> dict[str, bool]:
+        """The cached consent per channel, e.g. ``{"email": True, "post": False, "sms": False}``."""
+        return {c.value: getattr(self, f"consent_{c.value}") for c in ConsentChannel}
+
+    def may_contact(self, channel: str) -> bool:
+        """Same rule as ``CustomerQuerySet.contactable_by`` for one loaded row."""
+        channel = ConsentChannel(channel)
+        return (
+            not self.erased_at
+            and not self.do_not_contact
+            and getattr(self, f"consent_{channel.value}")
+            and bool(getattr(self, CHANNEL_ADDRESS_FIELD[channel]))
+        )
 
 
 class TicketQuerySet(models.QuerySet):

@@ -1,0 +1,128 @@
+"""Search by name, phone, email or card: typos and partial input forgiven, paged without COUNT(*)."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from customers import selectors
+from customers.models import Customer
+from customers.selectors import _search_plain
+from tests.factories import CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _names(qs):
+    return [c.full_name for c in qs]
+
+
+@pytest.fixture
+def people(store, other_store):
+    return {
+        "jasur": CustomerFactory(
+            first_name="Jasur",
+            last_name="Toshmatov",
+            home_store=store,
+            email="jasur.t@example.test",
+            phone="+998901112233",
+            city="Toshkent",
+        ),
+        "elena": CustomerFactory(first_name="Elena", last_name="Petrova", home_store=store, phone="+998935550000"),
+        "malika": CustomerFactory(first_name="Malika", last_name="Yusupova", home_store=store),
+        "other": CustomerFactory(first_name="Jasur", last_name="Toshmatov", home_store=other_store),
+    }
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["Toshmatov", "tosmatov", "Jasur Tosmatov", "toshmatov jasur", "Jasr Toshmatv", "tosh", "JASUR"],
+)
+def test_a_misspelled_or_partial_name_finds_the_customer_first(staff, people, query):
+    results = list(selectors.customer_list(user=staff, query=query))
+    assert results and results[0] == people["jasur"], query
+
+
+def test_phone_in_local_or_international_form_finds_the_customer(staff, people):
+    for query in ("90 111 22 33", "+998 90 111-22-33", "1112233"):
+        assert list(selectors.customer_list(user=staff, query=query)) == [people["jasur"]], query
+
+
+def test_card_number_whole_or_in_part_finds_the_customer(staff, people):
+    card = people["elena"].card_number
+    assert list(selectors.customer_list(user=staff, query=card))[0] == people["elena"]
+    assert people["elena"] in selectors.customer_list(user=staff, query=card[-6:])
+
+
+def test_email_whole_or_in_part_finds_the_customer(staff, people):
+    assert list(selectors.customer_list(user=staff, query="Jasur.T@Example.test"))[0] == people["jasur"]
+    assert list(selectors.customer_list(user=staff, query="jasur.t@"))[0] == people["jasur"]
+
+
+def test_search_never_shows_customers_of_stores_the_user_does_not_work_in(staff, people):
+    results = list(selectors.customer_list(user=staff, query="Jasur Toshmatov"))
+    assert people["other"] not in results
+
+
+def test_search_ignores_unrelated_names(staff, people):
+    assert people["malika"] not in selectors.customer_list(user=staff, query="Toshmatov")
+
+
+def test_the_plain_fallback_agrees_on_exact_partial_input(staff, people):
+    """The SQLite path (plain LIKE) finds what PostgreSQL finds when nothing is misspelled."""
+    base = Customer.objects.for_stores([people["jasur"].home_store]).active()
+    for query in ("Tosh", "jasur.t@", "1112233", people["elena"].card_number):
+        trigram = set(selectors.customer_list(user=staff, query=query))
+        plain = set(_search_plain(base, query))
+        assert plain and plain <= trigram, query
+
+
+def test_pages_are_fetched_without_counting_the_table(login, staff, store):
+    for i in range(30):
+        CustomerFactory(first_name=f"Zebo{i:02d}", last_name="Rahimova", home_store=store)
+    client = login(staff)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("customers:list"), {"q": "Rahimova"})
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert len(page.object_list) == 25 and page.has_next and not page.has_previous
+    assert not any("COUNT(" in q["sql"].upper() for q in queries.captured_queries)
+    second = client.get(reverse("customers:list"), {"q": "Rahimova", "page": "2"}).context["page"]
+    assert len(second.object_list) == 5 and not second.has_next and second.has_previous
+    assert not {c.pk for c in page.object_list} & {c.pk for c in second.object_list}
+
+
+def test_a_junk_page_number_shows_the_first_page(login, staff, people):
+    response = login(staff).get(reverse("customers:list"), {"page": "abc"})
+    assert response.context["page"].number == 1
+
+
+@pytest.mark.parametrize(
+    ("lookup", "index"),
+    [
+        ({"search_name__trigram_word_similar": "tosmatov"}, "customer_name_trgm"),
+        ({"search_name__contains": "tosh"}, "customer_name_trgm"),
+        ({"phone__contains": "1112233"}, "customer_phone_trgm"),
+        ({"card_number__contains": "123456"}, "customer_card_trgm"),
+    ],
+)
+def test_search_conditions_are_served_by_trigram_indexes(people, lookup, index):
+    """Each condition the search ORs together can use its GIN trigram index (seq scans off to force the choice)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Customer.objects.filter(**lookup).explain()
+    assert index in plan
+
+
+def test_email_condition_is_served_by_the_lower_email_trigram_index(people):
+    from django.db.models.functions import Lower
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        plan = Customer.objects.alias(e=Lower("email")).filter(e__contains="jasur.t@").explain()
+    assert "customer_email_trgm" in plan
+
+
+def test_today_offers_sign_up_as_a_big_button(login, staff):
+    html = login(staff).get(reverse("home")).content.decode()
+    assert 'data-testid="signup-button"' in html and reverse("customers:kiosk_start") in html
