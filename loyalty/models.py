@@ -396,11 +396,11 @@ def new_voucher_code() -> str:
 class Voucher(models.Model):
     """What a redemption gives the customer: a single-use code with an expiry."""
 
-    code = models.CharField(_("code"), max_length=16, unique=True, default=new_voucher_code)
     class Source(models.TextChoices):
         REDEEM = "redeem", _("Bought with points")
         GIFT = "gift", _("Gift (outreach)")
 
+    code = models.CharField(_("code"), max_length=16, unique=True, default=new_voucher_code)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="vouchers")
     # A gift voucher (win-back note) may have no catalogue reward and costs no points: no entry.
     reward = models.ForeignKey(

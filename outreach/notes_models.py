@@ -255,7 +255,9 @@ class Note(models.Model):
     # The store whose staff write it: the campaign's store, else the customer's home store.
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+", verbose_name=_("store"))
     kind = models.CharField(_("kind"), max_length=20, choices=CampaignKind.choices)
-    period = models.CharField(_("period"), max_length=16, help_text=_("e.g. 2026-11: one note per campaign and period."))
+    period = models.CharField(
+        _("period"), max_length=16, help_text=_("e.g. 2026-11: one note per campaign and period.")
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=NoteChannel.choices)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -308,9 +310,7 @@ class Note(models.Model):
             models.Index(fields=["assigned_to", "status"], name="note_assignee_status_idx"),
             models.Index(fields=["store", "status"], name="note_store_status_idx"),
             models.Index(fields=["customer", "kind", "queued_at"], name="note_customer_kind_idx"),
-            models.Index(
-                fields=["email_queued_at"], name="note_sending_idx", condition=Q(email_state="sending")
-            ),
+            models.Index(fields=["email_queued_at"], name="note_sending_idx", condition=Q(email_state="sending")),
         ]
 
     def __str__(self) -> str:
