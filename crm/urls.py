@@ -11,6 +11,7 @@ from . import two_factor, views
 urlpatterns = [
     path("", customer_views.home, name="home"),
     path("customers/", include("customers.urls")),
+    path("notes/", include("outreach.urls_notes")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),

@@ -183,7 +183,7 @@ def notes_sweep(*, now: dt.datetime, lease: dt.timedelta = SENDING_LEASE) -> lis
     return ids
 
 
-def customer_unsubscribe(*, token: str, at: dt.datetime) -> Customer:
+def customer_unsubscribe(*, token: str, at: dt.datetime) -> Customer | None:
     """Withdraw email consent for the token's customer (RFC 8058 one-click or the page's button).
 
     Recorded through the customer file's consent ledger with source "unsubscribe link" and the
@@ -193,7 +193,9 @@ def customer_unsubscribe(*, token: str, at: dt.datetime) -> Customer:
     from customers.services import consent_record
 
     data = unsubscribe_token_read(token)
-    customer = Customer.objects.get(pk=data["c"])
+    customer = Customer.objects.filter(pk=data["c"]).first()
+    if customer is None:  # merged away or deleted: nothing left to email
+        return None
     note = Note.objects.filter(pk=data.get("n"), customer=customer).select_related("store").first()
     consent_record(
         customer=customer,
