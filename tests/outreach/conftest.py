@@ -82,3 +82,7 @@ def triple_ticket_day_customer(store):
     for hour in (9, 13, 19):
         visits(c, [day], hour=hour)
     return c
+
+
+# Notes: a real local SMTP server (aiosmtpd) for the email tests.
+from .smtp_server import smtp_server  # noqa: E402,F401
