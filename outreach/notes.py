@@ -36,6 +36,7 @@ from .split import split_plan, writers_for_stores
 
 log = logging.getLogger(__name__)
 DETAIL_CHUNK = 5000
+STAFF_PENDING = "\u2063staff\u2063"  # stands for {staff} until the note has a writer
 
 
 # --- What a note says ------------------------------------------------------------------------------
@@ -186,7 +187,11 @@ def _details(*, campaign: Campaign, decisions: list[cmp.Decision], as_of: dt.dat
                 "months_since": months,
                 "favourite_store": favourite,
                 "last_purchase": _short_date(last_local) if last_local else "",
-                "staff": names.get(top_server) if top_server else store.name,
+                # Nobody served them yet: the writer signs with their own name once the split is known
+                # (an email, written by nobody, is signed by the store).
+                "staff": names.get(top_server)
+                if top_server
+                else (store.name if d.channel != NoteChannel.POST else STAFF_PENDING),
                 "store": store.name,
             }
             out[c.customer_id] = NoteDetails(
@@ -310,7 +315,25 @@ def notes_split(*, notes: list[Note], preferences: dict[int, dict[int, int]]) ->
                 n.assigned_to_id = plan[n.pk]
         assigned.update(plan)
     Note.objects.bulk_update([n for n in handwritten if n.pk in assigned], ["assigned_to"], batch_size=1000)
+    _sign_pending(handwritten)
     return assigned
+
+
+def _sign_pending(notes: list[Note]) -> None:
+    """Put the writer's first name where the wording says {staff} and nobody had served the customer."""
+    pending = [n for n in notes if STAFF_PENDING in n.wording or STAFF_PENDING in n.subject]
+    if not pending:
+        return
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.in_bulk({n.assigned_to_id for n in pending if n.assigned_to_id})
+    stores = Store.objects.in_bulk({n.store_id for n in pending})
+    for n in pending:
+        user = users.get(n.assigned_to_id)
+        name = (user.first_name or user.get_username()) if user else stores[n.store_id].name
+        n.wording = n.wording.replace(STAFF_PENDING, name)
+        n.subject = n.subject.replace(STAFF_PENDING, name)
+    Note.objects.bulk_update(pending, ["wording", "subject"], batch_size=1000)
 
 
 def notes_queue(

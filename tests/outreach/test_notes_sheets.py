@@ -69,6 +69,8 @@ def test_sheet_holds_every_name_address_wording_voucher_and_a_signature_line_per
 
     assert queued.count() == 7
     for note in queued:
+        assert note.assigned_to.first_name in note.wording  # nobody served them: the writer signs
+        assert "\u2063" not in note.wording
         assert note.customer.full_name in text
         assert _flat(note.customer.postal_address) in flat
         for line in note.wording.splitlines():
