@@ -261,6 +261,11 @@ CELERY_BEAT_SCHEDULE["outreach.notes_sweep"] = {"task": "outreach.notes_sweep", 
 REGULARS_SWEEPERS.append("outreach.notes_sweep")
 # The mailto: half of List-Unsubscribe (RFC 8058 needs the https URL; some clients prefer mail).
 REGULARS_UNSUBSCRIBE_MAILTO = env.str("REGULARS_UNSUBSCRIBE_MAILTO", default="")
+# Segments: every night after the tills close (command: refresh_segments).
+CELERY_BEAT_SCHEDULE["outreach.segments_refresh_all"] = {
+    "task": "outreach.segments_refresh_all",
+    "schedule": crontab(hour=2, minute=30),
+}
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -12,6 +12,7 @@ urlpatterns = [
     path("", customer_views.home, name="home"),
     path("customers/", include("customers.urls")),
     path("notes/", include("outreach.urls_notes")),
+    path("segments/", include("outreach.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Case,
     Count,
@@ -127,41 +127,45 @@ def _visit_stats_sql(*, store_id, windows, policy, customers) -> list[dict]:
     for i, days in enumerate(_bounds(windows, policy)):
         params[f"b{i}"] = windows.as_of - dt.timedelta(days=days)
         oldest.append(f"min(day) FILTER (WHERE day >= %(b{i})s) AS o{i}")
+    visit = "sales > 0"
     sql = f"""
-        WITH d AS (
+        WITH s AS MATERIALIZED (
+            -- Each store's end of observation: as_of 00:00 local, converted once per store, not per ticket.
+            SELECT id, time_zone, (%(as_of)s::timestamp AT TIME ZONE time_zone) AS upper FROM customers_store
+        ),
+        d AS (
             SELECT t.customer_id,
                    (t.purchased_at AT TIME ZONE s.time_zone)::date AS day,
                    count(*) FILTER (WHERE NOT t.is_return) AS sales,
                    sum(t.total) AS revenue
             FROM customers_purchaseticket t
-            JOIN customers_store s ON s.id = t.store_id
-            WHERE t.customer_id IS NOT NULL AND t.purchased_at < %(upper)s {where}
+            JOIN s ON s.id = t.store_id
+            WHERE t.customer_id IS NOT NULL AND t.purchased_at < %(upper)s AND t.purchased_at < s.upper {where}
             GROUP BY 1, 2
         ),
-        d2 AS (SELECT * FROM d WHERE day < %(as_of)s),
         v AS (
-            SELECT customer_id, day, sales,
-                   day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
-            FROM d2 WHERE sales > 0
-        ),
-        vs AS (
-            SELECT customer_id, count(*) AS visits, sum(sales) AS tickets,
-                   min(day) AS first_visit, max(day) AS last_visit,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
-                   count(*) FILTER (WHERE day >= %(ws)s) AS window_visits,
-                   {", ".join(filtered_counts)}
-            FROM v GROUP BY customer_id
-        ),
-        rs AS (
-            SELECT customer_id, coalesce(sum(revenue) FILTER (WHERE day >= %(ws)s), 0) AS window_revenue,
-                   {", ".join(oldest)}
-            FROM d2 GROUP BY customer_id
+            -- The gap to the previous *visit* day: return-only days sit in their own partition.
+            SELECT customer_id, day, sales, revenue,
+                   CASE WHEN {visit}
+                        THEN day - lag(day) OVER (PARTITION BY customer_id, {visit} ORDER BY day) END AS gap
+            FROM d
         )
-        SELECT vs.*, rs.window_revenue, {", ".join(f"rs.o{i}" for i in range(len(oldest)))}
-        FROM vs JOIN rs USING (customer_id)
-        ORDER BY vs.customer_id
+        SELECT customer_id,
+               count(*) FILTER (WHERE {visit}) AS visits, sum(sales) AS tickets,
+               min(day) FILTER (WHERE {visit}) AS first_visit, max(day) FILTER (WHERE {visit}) AS last_visit,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
+               count(*) FILTER (WHERE {visit} AND day >= %(ws)s) AS window_visits,
+               {", ".join(c.replace("WHERE ", f"WHERE {visit} AND ") for c in filtered_counts)},
+               coalesce(sum(revenue) FILTER (WHERE day >= %(ws)s), 0) AS window_revenue,
+               {", ".join(oldest)}
+        FROM v
+        GROUP BY customer_id
+        HAVING count(*) FILTER (WHERE {visit}) > 0
+        ORDER BY customer_id
     """
-    with connection.cursor() as cur:
+    with transaction.atomic(), connection.cursor() as cur:
+        # The per-day aggregate and the window sort spill to disk at the default 4 MB.
+        cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute(sql, params)
         names = [c.name for c in cur.description]
         out = []
@@ -323,6 +327,52 @@ def visit_combos(*, store_id: int | None, as_of: dt.date) -> list[dict]:
     return [{"visits": v, "first_visit": f, "last_visit": la, "n": n} for (v, f, la), n in counts.items()]
 
 
+# --- Writing many rows ----------------------------------------------------------------------------
+
+
+def rows_update(*, model, rows: Sequence[tuple], fields: Sequence[str], batch: int = 10_000) -> int:
+    """Set ``fields`` on many rows given as (pk, *values): one ``UPDATE … FROM unnest(arrays)`` per batch
+    on PostgreSQL (Django's ``bulk_update`` builds a CASE per row and costs seconds per 10k rows), and
+    ``bulk_update`` elsewhere."""
+    if not rows:
+        return 0
+    if not use_sql():
+        objs = [model(pk=r[0], **dict(zip(fields, r[1:], strict=True))) for r in rows]
+        model.objects.bulk_update(objs, fields, batch_size=500)
+        return len(rows)
+    meta = model._meta
+    cols = [meta.get_field(f) for f in fields]
+    sets = ", ".join(f'"{c.column}" = v."{c.column}"' for c in cols)
+    arrays = ", ".join(["%s::bigint[]"] + [f"%s::{c.db_type(connection)}[]" for c in cols])
+    names = ", ".join(["id"] + [f'"{c.column}"' for c in cols])
+    sql = f'UPDATE "{meta.db_table}" t SET {sets} FROM unnest({arrays}) AS v({names}) WHERE t."{meta.pk.column}" = v.id'
+    with connection.cursor() as cur:
+        for i in range(0, len(rows), batch):
+            part = rows[i : i + batch]
+            cur.execute(sql, [list(col) for col in zip(*part, strict=True)])
+    return len(rows)
+
+
+def rows_insert(*, model, rows: Sequence[tuple], fields: Sequence[str], batch: int = 10_000) -> int:
+    """Insert many rows given as tuples of ``fields``: ``INSERT … SELECT FROM unnest(arrays)`` on PostgreSQL,
+    ``bulk_create`` elsewhere (no per-row Python in Django's SQL compiler)."""
+    if not rows:
+        return 0
+    if not use_sql():
+        model.objects.bulk_create([model(**dict(zip(fields, r, strict=True))) for r in rows], batch_size=500)
+        return len(rows)
+    meta = model._meta
+    cols = [meta.get_field(f) for f in fields]
+    arrays = ", ".join(f"%s::{c.db_type(connection)}[]" for c in cols)
+    names = ", ".join(f'"{c.column}"' for c in cols)
+    sql = f'INSERT INTO "{meta.db_table}" ({names}) SELECT * FROM unnest({arrays})'
+    with connection.cursor() as cur:
+        for i in range(0, len(rows), batch):
+            part = rows[i : i + batch]
+            cur.execute(sql, [list(col) for col in zip(*part, strict=True)])
+    return len(rows)
+
+
 # --- Ranks over the state table: best, RFM, ABC -------------------------------------------------
 
 
@@ -422,10 +472,8 @@ def _ranks_apply_orm(*, states, policy: rules.Policy, limit: int) -> list[tuple[
         if any(getattr(s, k) != v for k, v in new.items()):
             if s.is_best != best:
                 flips.append((s.customer_id, s.is_best, best))
-            for k, v in new.items():
-                setattr(s, k, v)
-            changed.append(s)
-    CustomerSegmentState.objects.bulk_update(changed, RANK_FIELDS, batch_size=2000)
+            changed.append((s.pk, *(new[f] for f in RANK_FIELDS)))
+    rows_update(model=CustomerSegmentState, rows=changed, fields=RANK_FIELDS)
     return flips
 
 

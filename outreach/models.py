@@ -101,6 +101,7 @@ class SegmentRun(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     customers_recomputed = models.PositiveIntegerField(default=0)
+    chunks = models.PositiveIntegerField(default=0)
     chunks_left = models.PositiveIntegerField(default=0)
     # Highest ticket id seen when the run was planned: the next run recomputes customers of newer tickets.
     ticket_watermark = models.BigIntegerField(default=0)

@@ -173,7 +173,9 @@ def segments_run_start(
         total = len(ids)
     else:
         chunks, total = _full_chunks()
-    SegmentRun.objects.filter(pk=run.pk).update(progress_total=total + 1, customers_recomputed=total)
+    SegmentRun.objects.filter(pk=run.pk).update(
+        progress_total=total + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
+    )
     run.refresh_from_db()
     logger.info(
         "segment run %s planned: scope=%s mode=%s chunks=%s customers=%s",
@@ -256,14 +258,12 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         }
         old = existing.get(st.customer_id)
         if old is None:
-            creates.append(CustomerSegmentState(scope_key=run.scope_key, customer_id=st.customer_id, **values))
+            creates.append((run.scope_key, st.customer_id, *(values[f] for f in STATE_FIELDS), False, False, ""))
             changes += _moves(run, st.customer_id, ("", ""), (c.status, c.ladder))
             continue
         if any(getattr(old, k) != v for k, v in values.items()):
             changes += _moves(run, st.customer_id, (old.status, old.ladder), (c.status, c.ladder))
-            for k, v in values.items():
-                setattr(old, k, v)
-            updates.append(old)
+            updates.append((old.pk, *(values[f] for f in STATE_FIELDS)))
     gone = [s for cid, s in existing.items() if cid not in seen]
     for s in gone:
         changes += _moves(run, s.customer_id, (s.status, s.ladder), ("", ""))
@@ -271,9 +271,13 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
     with transaction.atomic():
         if gone:
             CustomerSegmentState.objects.filter(pk__in=[s.pk for s in gone]).delete()
-        CustomerSegmentState.objects.bulk_create(creates, batch_size=2000)
-        CustomerSegmentState.objects.bulk_update(updates, STATE_FIELDS, batch_size=2000)
-        SegmentChange.objects.bulk_create(changes, batch_size=5000)
+        analytics.rows_insert(
+            model=CustomerSegmentState,
+            rows=creates,
+            fields=("scope_key", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk", "abc"),
+        )
+        analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=STATE_FIELDS)
+        _changes_insert(changes)
         covered = len(chunk.ids) if chunk.ids is not None else len(seen | set(existing))
         SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(covered))
     return covered
@@ -284,6 +288,15 @@ def _bounded_progress(covered: int):
     return Case(
         When(progress_total=0, then=F("progress_done")),
         default=Least(F("progress_done") + covered, F("progress_total") - 1),
+    )
+
+
+CHANGE_FIELDS = ("run_id", "scope_key", "customer_id", "kind", "from_value", "to_value", "as_of")
+
+
+def _changes_insert(changes: list[SegmentChange]) -> None:
+    analytics.rows_insert(
+        model=SegmentChange, rows=[tuple(getattr(c, f) for f in CHANGE_FIELDS) for c in changes], fields=CHANGE_FIELDS
     )
 
 
@@ -332,7 +345,7 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
     flips = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
     for customer_id, was, is_ in flips:
         changes += _flag_moves(run, customer_id, best=(was, is_))
-    SegmentChange.objects.bulk_create(changes, batch_size=5000)
+    _changes_insert(changes)
     PendingCustomer.objects.filter(scope_key=run.scope_key, id__lte=run.pending_watermark).delete()
     run.counts = analytics.segment_counts(scope_key=run.scope_key)
     run.model_params = (
@@ -341,7 +354,7 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
             "alpha": params.alpha,
             "a": params.a,
             "b": params.b,
-            "log_likelihood": params.log_likelihood,
+            "log_likelihood": params.log_likelihood if math.isfinite(params.log_likelihood) else None,
             "customers": params.customers,
             "unit": "days",
         }
@@ -448,7 +461,9 @@ def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: r
             new_e = float(e[i]) if params is not None else None
             risk = rules.is_at_risk(visits=visits_i, status=status, p_alive=new_p, policy=policy)
             if (old_p, old_e, old_risk) != (new_p, new_e, risk):
-                updates.append(CustomerSegmentState(pk=pk, p_alive=new_p, expected_visits=new_e, is_at_risk=risk))
+                updates.append((pk, new_p, new_e, risk))
                 changes += _flag_moves(run, customer_id, at_risk=(old_risk, risk))
-        CustomerSegmentState.objects.bulk_update(updates, ["p_alive", "expected_visits", "is_at_risk"], batch_size=2000)
+        analytics.rows_update(
+            model=CustomerSegmentState, rows=updates, fields=("p_alive", "expected_visits", "is_at_risk")
+        )
     return changes

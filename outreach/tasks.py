@@ -35,9 +35,6 @@ def segments_refresh_task(
     if not chunks:
         segments_refresh_finish_task.delay(run.pk)
     else:
-        from .models import SegmentRun
-
-        SegmentRun.objects.filter(pk=run.pk).update(chunks_left=len(chunks))
         for chunk in chunks:
             segments_refresh_chunk_task.delay(run.pk, chunk.to_json())
     return run.pk

@@ -56,6 +56,11 @@ MATRIX: dict[str, Case] = {
     "two_factor_setup": Case(Role.MANAGER),
     "two_factor_verify": Case(Role.STAFF, ok=302),  # no device → straight on
     "customers:store_switch": Case(Role.STAFF, method="post", data=lambda w: {"store": "", "next": "/"}, ok=302),
+    # Segmentation (managers and up)
+    "outreach:segments": Case(Role.MANAGER),
+    "outreach:members": Case(Role.MANAGER, kwargs=lambda w: {"name": "lapsed"}),
+    "outreach:refresh": Case(Role.MANAGER, method="post", ok=302),
+    "outreach:status": Case(Role.MANAGER),
 }
 
 # The customer file: records, feedback, consent, card, privacy, duplicates, sign-up kiosk.

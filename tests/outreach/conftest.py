@@ -84,5 +84,65 @@ def triple_ticket_day_customer(store):
     return c
 
 
+def generate_chain(
+    *, customers: int = 200, seed: int = 7, end: dt.date = AS_OF_DATE, days: int = 800, prefix: str = "GEN"
+):
+    """A small random chain for agreement tests: two stores in different time zones, regulars and
+    one-timers, several tickets on some days, tickets near local midnight, returns, referrals."""
+    import random
+
+    from customers.models import Customer, PurchaseTicket
+    from tests.factories import StoreFactory
+
+    rnd = random.Random(seed)
+    east = StoreFactory(code=f"{prefix}E", time_zone="Asia/Tashkent")
+    west = StoreFactory(code=f"{prefix}W", time_zone="America/New_York")
+    people = Customer.objects.bulk_create(
+        [
+            Customer(first_name=f"Gen{i}", last_name="Customer", home_store=east if i % 3 else west)
+            for i in range(customers)
+        ]
+    )
+    for i, c in enumerate(people):
+        if i > 10 and rnd.random() < 0.15:
+            c.referred_by = people[rnd.randrange(0, i)]
+    Customer.objects.bulk_update(people, ["referred_by"])
+    tickets, n = [], 0
+    for c in people:
+        kind = rnd.random()
+        if kind < 0.25:
+            gap, count = None, 1
+        else:
+            gap, count = rnd.choice([3, 7, 14, 30, 60]), rnd.randint(2, 40)
+        day = end - dt.timedelta(days=rnd.randint(-3, days))
+        for _ in range(count):
+            if day >= end + dt.timedelta(days=3):
+                break
+            store = c.home_store if rnd.random() < 0.8 else (west if c.home_store == east else east)
+            hour = rnd.choice([0, 1, 9, 12, 18, 23])
+            when = dt.datetime.combine(day, dt.time(hour, rnd.randint(0, 59)), tzinfo=store.tz)
+            for _ in range(1 if rnd.random() < 0.85 else 2):
+                n += 1
+                total = Decimal(rnd.randint(100, 20000)) / 100
+                tickets.append(
+                    PurchaseTicket(store=store, number=f"{prefix}{n}", purchased_at=when, total=total, customer=c)
+                )
+            if rnd.random() < 0.05:
+                n += 1
+                tickets.append(
+                    PurchaseTicket(
+                        store=store,
+                        number=f"{prefix}{n}",
+                        purchased_at=when + dt.timedelta(days=rnd.randint(0, 3)),
+                        total=-Decimal("5.00"),
+                        customer=c,
+                        is_return=True,
+                    )
+                )
+            day -= dt.timedelta(days=max(1, int(rnd.expovariate(1 / gap)))) if gap else dt.timedelta(days=0)
+    PurchaseTicket.objects.bulk_create(tickets, batch_size=2000)
+    return {"east": east, "west": west, "customers": people, "tickets": len(tickets)}
+
+
 # Notes: a real local SMTP server (aiosmtpd) for the email tests.
 from .smtp_server import smtp_server  # noqa: E402,F401

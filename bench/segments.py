@@ -1,0 +1,330 @@
+"""Benchmark segmentation against a plain GROUP BY and a pandas recompute, in one run, on one database.
+
+    DATABASE_URL=postgres://regulars:regulars@127.0.0.1:5432/regulars_bench_segments \
+        .venv/bin/python bench/segments.py --customers 50000
+
+It creates (or reuses, with --reuse) a database with N customers and about 20 tickets each over two years
+(COPY-based generator: the foundation's ``load_demo_data`` is used instead when it exists), then times:
+
+1. baseline: ``SELECT customer_id, count(*), max(purchased_at) FROM tickets GROUP BY customer_id`` (all rows fetched);
+2. a full ``refresh_segments`` (in process; queries counted);
+3. pandas: ``read_csv`` of a CSV export and the same figures (visits, last visit, median gap, window, lapsed,
+   best, RFM) — what an analyst would do instead;
+4. one day of new tickets appended, then the incremental run for the next day;
+5. the BG/NBD fit on distinct (x, t_x, T) combinations: the bench's own and a synthetic 1M-customer set;
+6. peak memory of a separate ``refresh_segments --full`` process (what a worker would need).
+
+Ratios are against the GROUP BY baseline measured in the same run. Nothing here runs in the test suite.
+"""
+
+import argparse
+import datetime as dt
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://regulars:regulars@127.0.0.1:5432/regulars_bench_segments")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+os.environ.pop("CELERY_BROKER_URL", None)  # the bench runs every phase in process
+
+AS_OF = dt.date(2026, 11, 1)
+STORES = [("BCHZ", "Asia/Tashkent", 5), ("BMNL", "Asia/Manila", 8), ("BTAS", "Asia/Tashkent", 5)]
+
+
+def ensure_database(url: str) -> None:
+    import psycopg2
+
+    name = url.rsplit("/", 1)[1]
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if not cur.fetchone():
+            cur.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def timed(label: str, fn, results: dict):
+    start = time.perf_counter()
+    value = fn()
+    results[label] = time.perf_counter() - start
+    print(f"  {label:<34} {results[label]:8.2f} s", flush=True)
+    return value
+
+
+def generate(customers: int, seed: int = 1) -> int:
+    """COPY customers and ~20 tickets each (30 % one-timers, occasional, regulars, heavy regulars)."""
+    import numpy as np
+    from django.db import connection
+
+    from customers.models import Store, ean13_check_digit
+
+    rng = np.random.default_rng(seed)
+    stores = [
+        Store.objects.get_or_create(code=code, defaults={"name": code, "time_zone": tz})[0] for code, tz, _ in STORES
+    ]
+    offsets = {s.pk: off for s, (_, _, off) in zip(stores, STORES, strict=True)}
+    with connection.cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM customers_customer")
+        first_id = cur.fetchone()[0] + 1
+    ids = np.arange(first_id, first_id + customers)
+    home = rng.choice([s.pk for s in stores], customers, p=[0.5, 0.3, 0.2])
+    buf = io.StringIO()
+    for cid, store_id in zip(ids.tolist(), home.tolist(), strict=True):
+        body = f"2{cid:011d}"
+        buf.write(f"Bench\tCustomer {cid}\t\t\tToshkent\t\tuz\temail\t{store_id}\t{body}{ean13_check_digit(body)}\tf\n")
+    buf.seek(0)
+    with connection.cursor() as cur:
+        cur.copy_expert(
+            "COPY customers_customer (first_name, last_name, email, phone, city, postal_address, preferred_language, "
+            "preferred_channel, home_store_id, card_number, details_missing) FROM STDIN",
+            buf,
+        )
+    # Visit patterns: mean gap in days and number of visits per customer.
+    kind = rng.random(customers)
+    gap = np.where(kind < 0.3, 1.0, np.where(kind < 0.55, 90.0, np.where(kind < 0.9, 18.0, 4.0)))
+    count = np.where(kind < 0.3, 1, np.where(kind < 0.55, rng.integers(2, 6, customers), 1 + rng.poisson(730 / gap)))
+    count = np.minimum(count, 250)
+    start = rng.integers(0, 730, customers)  # days before AS_OF of the first visit
+    per = np.repeat(np.arange(customers), count)
+    steps = rng.exponential(np.repeat(gap, count)).astype(int) + 1
+    group_first = np.cumsum(count) - count
+    steps[group_first] = 0  # the first visit is on `start` days ago
+    cum = np.cumsum(steps)
+    ago = np.repeat(start, count) - (cum - np.repeat(cum[group_first], count))
+    keep = ago >= 1
+    per, ago = per[keep], ago[keep]
+    extra = rng.random(per.size) < 0.08  # some days have two tickets
+    per = np.concatenate([per, per[extra]])
+    ago = np.concatenate([ago, ago[extra]])
+    n = per.size
+    store_of = np.where(rng.random(n) < 0.9, home[per], rng.choice([s.pk for s in stores], n))
+    hour = rng.integers(8, 22, n)
+    minute = rng.integers(0, 60, n)
+    total = rng.integers(200, 30000, n) / 100
+    is_return = rng.random(n) < 0.02
+    total = np.where(is_return, -total, total)
+    as_of_ord = AS_OF.toordinal()
+    with connection.cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM customers_purchaseticket")
+        base = cur.fetchone()[0]
+    with tempfile.TemporaryFile("w+") as f:
+        for i in range(n):
+            d = dt.date.fromordinal(int(as_of_ord - ago[i]))
+            utc_hour = int(hour[i]) - offsets[int(store_of[i])]
+            when = dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC) + dt.timedelta(
+                hours=utc_hour, minutes=int(minute[i])
+            )
+            f.write(
+                f"{int(store_of[i])}\tB{base + i}\t{when.isoformat()}\t{total[i]:.2f}\t1\t{int(ids[per[i]])}\t"
+                f"{'t' if is_return[i] else 'f'}\n"
+            )
+        f.seek(0)
+        with connection.cursor() as cur:
+            cur.copy_expert(
+                "COPY customers_purchaseticket (store_id, number, purchased_at, total, items, customer_id, is_return) "
+                "FROM STDIN",
+                f,
+            )
+            cur.execute("ANALYZE customers_purchaseticket; ANALYZE customers_customer")
+    return n
+
+
+def append_day(day: dt.date, share: float = 0.03, seed: int = 2) -> int:
+    """One day of tickets for ``share`` of the customers (a busy day for a chain)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            """
+            INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, customer_id, is_return)
+            SELECT c.home_store_id, 'N' || %s || '-' || c.id, %s, 25.00, 1, c.id, false
+            FROM customers_customer c WHERE random() < %s
+            """,
+            [day.isoformat(), dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC), share],
+        )
+        return cur.rowcount
+
+
+def pandas_recompute(csv_path: str, as_of: dt.date) -> dict:
+    """What an analyst would do: read the export and compute the same per-customer figures and segments."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.read_csv(csv_path, names=["customer_id", "day", "total", "is_return"], parse_dates=["day"])
+    df = df[df["day"] < pd.Timestamp(as_of)]
+    ws = pd.Timestamp(as_of - dt.timedelta(days=365))
+    sales = df[df["is_return"] != "t"]
+    days = sales.groupby(["customer_id", "day"]).size().rename("tickets").reset_index()
+    days["gap"] = days.groupby("customer_id")["day"].diff().dt.days
+    per = days.groupby("customer_id").agg(
+        visits=("day", "size"),
+        tickets=("tickets", "sum"),
+        first=("day", "min"),
+        last=("day", "max"),
+        gap=("gap", "median"),
+    )
+    per["window_visits"] = days[days["day"] >= ws].groupby("customer_id").size()
+    per["window_revenue"] = df[df["day"] >= ws].groupby("customer_id")["total"].sum()
+    per = per.fillna({"window_visits": 0, "window_revenue": 0})
+    since = (pd.Timestamp(as_of) - per["last"]).dt.days
+    threshold = np.maximum(3 * per["gap"].fillna(0), 30)
+    per["lapsed"] = (per["visits"] >= 3) & (since > threshold) & (since <= 730)
+    ranked = per.sort_values(["window_visits", "last"], ascending=[False, False], kind="stable")
+    per["best"] = per.index.isin(ranked.index[:50])
+    per["r"] = 1 + (5 * (per["last"].rank(method="min") - 1) // len(per))
+    per["f"] = 1 + (5 * (per["window_visits"].rank(method="min") - 1) // len(per))
+    per["m"] = 1 + (5 * (per["window_revenue"].rank(method="min") - 1) // len(per))
+    return {"customers": len(per), "lapsed": int(per["lapsed"].sum())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=50_000)
+    parser.add_argument("--reuse", action="store_true", help="Keep the existing data (skip the generator).")
+    args = parser.parse_args()
+
+    ensure_database(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    import numpy as np
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from outreach import analytics, bgnbd
+    from outreach.models import CustomerSegmentState, SegmentRun
+    from outreach.services import segments_refresh
+
+    call_command("migrate", verbosity=0)
+    results: dict[str, float] = {}
+    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} cores")
+    if not args.reuse:
+        with connection.cursor() as cur:
+            cur.execute(
+                "TRUNCATE outreach_segmentchange, outreach_customersegmentstate, outreach_segmentrun, "
+                "outreach_pendingcustomer, customers_purchaseticket, customers_customer CASCADE"
+            )
+        tickets = timed("generate (COPY)", lambda: generate(args.customers), results)
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT customer_id) FROM customers_purchaseticket")
+        tickets, customers = cur.fetchone()
+    print(f"  {tickets:,} tickets, {customers:,} customers with tickets")
+    CustomerSegmentState.objects.all().delete()
+    SegmentRun.objects.all().delete()
+
+    def baseline():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT customer_id, count(*), max(purchased_at) FROM customers_purchaseticket GROUP BY customer_id"
+            )
+            return len(cur.fetchall())
+
+    timed("baseline GROUP BY (warm-up)", baseline, {})
+    timed("baseline GROUP BY", baseline, results)
+    now = dt.datetime.now(dt.UTC)
+    connection.force_debug_cursor = True
+    with CaptureQueriesContext(connection) as queries:
+        run = timed(
+            "full refresh_segments", lambda: segments_refresh(store=None, as_of=AS_OF, now=now, full=True), results
+        )
+    connection.force_debug_cursor = False
+    print(f"  queries in the full run: {len(queries.captured_queries)}; chunks {run.chunks}; counts {run.counts}")
+
+    with tempfile.NamedTemporaryFile(suffix=".csv", delete=False) as f:
+        csv_path = f.name
+
+    def export():
+        with connection.cursor() as cur, open(csv_path, "w") as out:
+            cur.copy_expert(
+                "COPY (SELECT t.customer_id, (t.purchased_at AT TIME ZONE s.time_zone)::date, t.total, t.is_return "
+                "FROM customers_purchaseticket t JOIN customers_store s ON s.id = t.store_id "
+                "WHERE t.customer_id IS NOT NULL) TO STDOUT WITH CSV",
+                out,
+            )
+
+    timed("CSV export (not in pandas time)", export, results)
+    pd_result = timed("pandas read_csv + recompute", lambda: pandas_recompute(csv_path, AS_OF), results)
+    os.unlink(csv_path)
+    print(f"  pandas: {pd_result}; ours: lapsed {run.counts['lapsed']}")
+
+    appended = timed("append one day of tickets", lambda: append_day(AS_OF), results)
+    inc = timed(
+        "incremental refresh (next day)",
+        lambda: segments_refresh(store=None, as_of=AS_OF + dt.timedelta(days=1), now=dt.datetime.now(dt.UTC)),
+        results,
+    )
+    print(
+        f"  appended {appended} tickets; incremental recomputed {inc.customers_recomputed} customers, "
+        f"{inc.changes} changes"
+    )
+
+    combos = analytics.model_inputs(scope_key="chain")
+    print(f"  BG/NBD: {len(combos):,} distinct (x, t_x, T) combinations for {customers:,} customers")
+    timed("BG/NBD fit (bench customers)", lambda: segments_fit(combos), results)
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    T = rng.integers(1, 731, n)
+    x = np.minimum(rng.poisson(rng.gamma(0.6, 1 / 0.05, n) * T / 365), 300)
+    t_x = np.where(x > 0, (rng.random(n) * T).astype(int), 0)
+    uniq, weights = np.unique(np.stack([x, t_x, T], axis=1), axis=0, return_counts=True)
+    print(f"  synthetic 1M customers: {len(uniq):,} distinct combinations")
+    timed(
+        "BG/NBD fit (1M synthetic, weighted)", lambda: bgnbd.fit(uniq[:, 0], uniq[:, 1], uniq[:, 2], weights), results
+    )
+
+    env = {**os.environ}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    timed(
+        "full run in a separate process",
+        lambda: subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "refresh_segments",
+                "--full",
+                "--as-of",
+                str(AS_OF + dt.timedelta(days=1)),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+        ),
+        results,
+    )
+    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+    base = results["baseline GROUP BY"]
+    full_s = results["full refresh_segments"]
+    pandas_s = results["pandas read_csv + recompute"]
+    inc_s = results["incremental refresh (next day)"]
+    fit_s = results["BG/NBD fit (1M synthetic, weighted)"]
+    print("\nResults")
+    print(f"  tickets {tickets:,}; customers {customers:,}")
+    print(f"  baseline GROUP BY            {base:7.2f} s   1.00 ×")
+    print(f"  full refresh                 {full_s:7.2f} s   {full_s / base:5.2f} × baseline")
+    print(f"  pandas read_csv + recompute  {pandas_s:7.2f} s   {pandas_s / base:5.2f} × baseline")
+    print(
+        f"  incremental (next day)       {inc_s:7.2f} s   {inc_s / base:5.2f} ×, {100 * inc_s / full_s:.1f} % of full"
+    )
+    print(f"  BG/NBD fit, 1M synthetic     {fit_s:7.2f} s")
+    print(f"  full-run process peak RSS    {peak_mb:7.0f} MB")
+    print(f"  queries in the full run      {len(queries.captured_queries)}")
+
+
+def segments_fit(combos):
+    from outreach.services import _fit_combos
+
+    return _fit_combos(combos, AS_OF)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Incremental runs recompute only the changed and the due customers, and equal a full run."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from customers.models import Customer, PurchaseTicket
+from customers.signals import send_tickets_created
+from outreach.models import CustomerSegmentState, SegmentChange
+from outreach.services import segments_refresh
+from tests.outreach.conftest import AS_OF_DATE, generate_chain
+
+pytestmark = pytest.mark.django_db
+
+SNAPSHOT_FIELDS = [f.attname for f in CustomerSegmentState._meta.concrete_fields if f.attname not in ("id",)]
+
+
+def snapshot(scope="chain"):
+    return list(
+        CustomerSegmentState.objects.filter(scope_key=scope).order_by("customer_id").values_list(*SNAPSHOT_FIELDS)
+    )
+
+
+def add_day_of_tickets(day: dt.date, chain, *, count: int = 12, seed: int = 0):
+    """A day's tickets for a few existing customers and one new one, sent through tickets_created."""
+    store = chain["east"]
+    people = list(Customer.objects.order_by("id")[seed : seed + count])
+    people.append(Customer.objects.create(first_name="Fresh", home_store=store, referred_by=people[0]))
+    made = PurchaseTicket.objects.bulk_create(
+        [
+            PurchaseTicket(
+                store=store,
+                number=f"D{day:%Y%m%d}-{i}",
+                purchased_at=dt.datetime.combine(day, dt.time(12), tzinfo=store.tz),
+                total=Decimal("12.50"),
+                customer=c,
+            )
+            for i, c in enumerate(people)
+        ]
+    )
+    send_tickets_created([t.pk for t in made])
+    return people
+
+
+@pytest.mark.parametrize("scope_store", [None, "east"])
+def test_incremental_runs_over_days_and_a_month_boundary_equal_full_runs(scope_store):
+    chain = generate_chain(customers=220, seed=11)
+    store = chain[scope_store] if scope_store else None
+    scope = "chain" if store is None else f"store:{store.pk}"
+    start = dt.date(2026, 10, 29)
+    first = segments_refresh(store=store, as_of=start, now=timezone.now())
+    assert first.mode == "full"
+    total = first.counts["customers"]
+    for offset in range(1, 5):  # Oct 30, 31, Nov 1 (a new month), Nov 2
+        as_of = start + dt.timedelta(days=offset)
+        add_day_of_tickets(as_of - dt.timedelta(days=1), chain, seed=offset * 5)
+        inc = segments_refresh(store=store, as_of=as_of, now=timezone.now())
+        assert inc.mode == "incremental"
+        state_inc = snapshot(scope)
+        full = segments_refresh(store=store, as_of=as_of, now=timezone.now(), full=True)
+        assert full.changes == 0, f"the full run found {full.changes} differences on {as_of}"
+        assert snapshot(scope) == state_inc
+        assert full.counts == inc.counts
+        if as_of.day != 1:
+            assert inc.customers_recomputed < total / 2, "an ordinary night recomputes few customers"
+
+
+def test_time_alone_moves_a_regular_into_lapsed_in_an_incremental_run(lapsed_regular, best_regular):
+    # lapsed_regular is weekly (3 × 7 = 21 < the 30-day floor): lapsed from day 31 after the last visit.
+    last = AS_OF_DATE - dt.timedelta(days=63)
+    day_before = last + dt.timedelta(days=30)
+    segments_refresh(store=None, as_of=day_before, now=timezone.now())
+    assert CustomerSegmentState.objects.get(customer=lapsed_regular).status == "active"
+    run = segments_refresh(store=None, as_of=day_before + dt.timedelta(days=1), now=timezone.now())
+    assert run.mode == "incremental"
+    assert CustomerSegmentState.objects.get(customer=lapsed_regular).status == "lapsed"
+    assert SegmentChange.objects.filter(
+        run=run, customer=lapsed_regular, kind="status", from_value="active", to_value="lapsed"
+    ).exists()
+
+
+def test_unchanged_memberships_write_no_history(best_regular, one_timer):
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    before = SegmentChange.objects.count()
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now(), full=True)
+    assert run.changes == 0 and SegmentChange.objects.count() == before
+
+
+def test_a_second_run_of_the_same_scope_is_refused_while_one_runs(best_regular):
+    from outreach.services import SegmentRunBusy, segments_run_start
+
+    run, _ = segments_run_start(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    with pytest.raises(SegmentRunBusy) as busy:
+        segments_run_start(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert busy.value.run == run
+    # A store scope is another lock.
+    other, _ = segments_run_start(store=best_regular.home_store, as_of=AS_OF_DATE, now=timezone.now())
+    assert other.status == "running"
+
+
+def test_a_stale_running_run_does_not_hold_the_lock_forever(best_regular):
+    from outreach.services import segments_run_start
+
+    now = timezone.now()
+    stuck, _ = segments_run_start(store=None, as_of=AS_OF_DATE, now=now - dt.timedelta(hours=5))
+    run, _ = segments_run_start(store=None, as_of=AS_OF_DATE, now=now)
+    stuck.refresh_from_db()
+    assert stuck.status == "failed" and run.status == "running"
