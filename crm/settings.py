@@ -254,6 +254,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Nightly jobs; each also has a management command for the embedded default.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Loyalty (in this order each night: expire, then warn about what is left, then tiers and birthdays).
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "loyalty-points-expire": {"task": "loyalty.points_expire", "schedule": crontab(hour=1, minute=10)},
+        "loyalty-expiry-warnings": {"task": "loyalty.expiry_warnings", "schedule": crontab(hour=1, minute=30)},
+        "loyalty-tiers-recompute": {"task": "loyalty.tiers_recompute", "schedule": crontab(hour=1, minute=50)},
+        "loyalty-birthday-bonuses": {"task": "loyalty.birthday_bonuses", "schedule": crontab(hour=2, minute=10)},
+    }
+)
 # Tasks that re-queue rows stuck after a broker restart; `check --deploy` insists they are scheduled.
 REGULARS_SWEEPERS: list[str] = []
 # Notes whose email has been "sending" longer than its lease (lost wake-up) are re-queued.

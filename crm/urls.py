@@ -13,6 +13,8 @@ urlpatterns = [
     path("customers/", include("customers.urls")),
     path("notes/", include("outreach.urls_notes")),
     path("segments/", include("outreach.urls")),
+    path("loyalty/", include("loyalty.urls")),
+    path("api/v1/loyalty/", include(("loyalty.api_urls", "loyalty_api"))),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),

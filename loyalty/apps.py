@@ -13,3 +13,10 @@ class LoyaltyConfig(AppConfig):
 
         tickets_created.connect(receivers.on_tickets_created, dispatch_uid="loyalty.earn")
         customer_created.connect(receivers.on_customer_created, dispatch_uid="loyalty.welcome")
+        try:  # the customer file's timeline, where it exists (built in parallel)
+            from customers.timeline import register_timeline_source
+        except ImportError:
+            return
+        from .selectors import timeline_entries
+
+        register_timeline_source(timeline_entries)

@@ -159,28 +159,30 @@ def account_entries(*, account: Account | None, limit: int = 50) -> QuerySet[Poi
 
 
 def timeline_entries(customer: Customer) -> list[dict]:
-    """The customer's points history for the customer-page timeline: dicts with at, kind, title, detail.
+    """The customer's points history for the customer-page timeline, newest first (at most 50).
 
-    Shaped for ``customers.timeline``: one dict per ledger entry, newest first.
+    Each dict has exactly the fields of ``customers.timeline.TimelineEntry`` (date, kind,
+    title, detail, url), so it can be registered as a timeline source as it is.
     """
+    from django.urls import reverse
+
     account = Account.objects.filter(customer=customer).first()
     if account is None:
         return []
-    rows = []
-    for entry in account.entries.order_by("-occurred_at", "-id")[:200]:
-        rows.append(
-            {
-                "at": entry.occurred_at,
-                "kind": "points",
-                "icon": "points",
-                "title": _("%(label)s: %(points)+d points")
-                % {"label": entry.get_kind_display(), "points": entry.points},
-                "detail": entry.reason,
-                "points": entry.points,
-                "balance_after": entry.balance_after,
-            }
-        )
-    return rows
+    url = reverse("loyalty:counter_customer", args=[customer.pk])
+    return [
+        {
+            "date": entry.occurred_at,
+            "kind": "points",
+            "title": _("%(label)s: %(points)s points")
+            % {"label": entry.get_kind_display(), "points": f"{entry.points:+d}"},
+            "detail": " · ".join(
+                part for part in (entry.reason, _("balance %(n)s") % {"n": entry.balance_after}) if part
+            ),
+            "url": url,
+        }
+        for entry in account.entries.order_by("-occurred_at", "-id")[:50]
+    ]
 
 
 # --- Scoped fetches for screens ------------------------------------------------------------
@@ -229,3 +231,21 @@ def store_get(*, user, pk: int) -> Store:
 
 def entry_kind_label(kind: str) -> str:
     return EntryKind(kind).label
+
+
+def tier_list() -> QuerySet:
+    from .models import Tier
+
+    return Tier.objects.order_by("rank")
+
+
+def tier_get(*, user, pk: int):
+    """Tiers are chain-wide: only an owner edits them (the view's role guard); 404 if unknown."""
+    return get_object_or_404(tier_list(), pk=pk)
+
+
+def rules_rows(*, stores) -> list[tuple[Store, ProgramRules, bool]]:
+    """Each store with the rules that apply there and whether it overrides the chain."""
+    stores = list(stores)
+    effective = rules_by_store(s.pk for s in stores)
+    return [(s, effective[s.pk], effective[s.pk].store_id == s.pk) for s in stores]

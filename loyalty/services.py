@@ -589,7 +589,11 @@ def points_opening_post(*, rows: list[OpeningRow], by, file_name: str = "") -> O
                 source=EntrySource.IMPORT,
                 expires_on=r.expiry_date(earned_on=row.as_of, months=rules.expiry_months),
                 author_id=getattr(by, "pk", None),
-                reason=(_("Opening balance from %(file)s line %(line)s") % {"file": file_name, "line": row.line})[:255],
+                reason=(
+                    _("Imported from %(file)s, line %(line)s") % {"file": file_name, "line": row.line}
+                    if file_name
+                    else _("Imported, line %(line)s") % {"line": row.line}
+                )[:255],
             )
         )
     with transaction.atomic():

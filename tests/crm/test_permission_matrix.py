@@ -260,3 +260,91 @@ def test_shop_roles_cannot_open_django_admin(client, world, who):
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+# --- Loyalty (issue 4) ------------------------------------------------------------------------
+# Appended rows. They are checked by ``test_loyalty_permission_matrix`` below (the main test's
+# parametrisation was fixed before this point). API rows answer anonymous callers 401, not a redirect.
+
+
+def _reward(w):
+    from tests.loyalty.conftest import RewardFactory
+
+    return RewardFactory(store=w["store"])
+
+
+def _voucher_code(w):
+    from django.utils import timezone
+
+    from loyalty.services import account_open, points_adjust, points_redeem
+
+    account = account_open(customer=w["customer"])
+    points_adjust(account=account, points=300, reason="matrix", by=w["users"]["manager"], key="m", as_of=timezone.now())
+    voucher = points_redeem(
+        account=account, reward=_reward(w), store=w["store"], by=None, key="m", source="counter", as_of=timezone.now()
+    )
+    return voucher.code
+
+
+def _tier(w):
+    from tests.loyalty.conftest import TierFactory
+
+    return TierFactory()
+
+
+LOYALTY_MATRIX: dict[str, Case] = {
+    "loyalty:counter": Case(Role.STAFF),
+    "loyalty:counter_customer": Case(Role.STAFF, kwargs=lambda w: {"customer_pk": w["customer"].pk}, scoped=True),
+    "loyalty:redeem": Case(
+        Role.STAFF,
+        kwargs=lambda w: {"customer_pk": w["customer"].pk},
+        method="post",
+        data=lambda w: {"reward": "0", "nonce": "7d1c8b0e-6b7a-4d7e-9a59-0a0c8c4c2f11"},
+        ok=302,
+        scoped=True,
+    ),
+    "loyalty:adjust": Case(Role.MANAGER, kwargs=lambda w: {"customer_pk": w["customer"].pk}, scoped=True),
+    "loyalty:voucher_use": Case(Role.STAFF, method="post", data=lambda w: {"code": "NOPE"}, ok=302),
+    "loyalty:voucher": Case(Role.STAFF, kwargs=lambda w: {"code": _voucher_code(w)}, scoped=True),
+    "loyalty:reward_list": Case(Role.MANAGER),
+    "loyalty:reward_create": Case(Role.MANAGER),
+    "loyalty:reward_edit": Case(Role.MANAGER, kwargs=lambda w: {"pk": _reward(w).pk}),
+    "loyalty:liability": Case(Role.MANAGER),
+    "loyalty:rules": Case(Role.MANAGER),
+    "loyalty:rules_chain": Case(Role.OWNER),
+    "loyalty:rules_store": Case(Role.MANAGER, kwargs=lambda w: {"store_pk": w["store"].pk}),
+    "loyalty:tier_create": Case(Role.OWNER),
+    "loyalty:tier_edit": Case(Role.OWNER, kwargs=lambda w: {"pk": _tier(w).pk}),
+    "loyalty_api:card": Case(
+        Role.STAFF, kwargs=lambda w: {"card": w["customer"].card_number}, scoped=True, extra={"api": True}
+    ),
+    "loyalty_api:redeem": Case(
+        Role.STAFF,
+        kwargs=lambda w: {"card": w["customer"].card_number},
+        method="post",
+        data=lambda w: {"reward": _reward(w).pk},
+        ok=409,  # the customer has no points: a refusal, not an error
+        scoped=True,
+        extra={"api": True},
+    ),
+    "loyalty_api:voucher_use": Case(
+        Role.STAFF, kwargs=lambda w: {"code": _voucher_code(w)}, method="post", scoped=True, extra={"api": True}
+    ),
+}
+MATRIX.update(LOYALTY_MATRIX)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["anonymous", *ROLE_OF])
+@pytest.mark.parametrize("name", sorted(LOYALTY_MATRIX))
+def test_loyalty_permission_matrix(client, world, name, who):
+    case = LOYALTY_MATRIX[name]
+    if who != "anonymous":
+        client.force_login(world["users"][who])
+    response, url = _call(client, name, case, world)
+    expected = _expected(case, who)
+    if case.extra.get("api") and who == "anonymous":
+        expected = 401
+    assert response.status_code == expected, f"{who} {case.method.upper()} {url}"
+    if who == "anonymous" and not case.extra.get("api"):
+        assert response["Location"].startswith(reverse("login")), "anonymous users go to the login page"
