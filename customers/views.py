@@ -105,7 +105,7 @@ def customer_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "customer": customer,
             "summary": selectors.customer_visit_summary(customer=customer),
             "open_complaints": selectors.customer_open_complaints(customer=customer),
-            "timeline": timeline_for(customer),
+            "timeline": timeline_for(customer, limit=40),
             "tags": list(customer.tags.all()),
             "note_form": ServiceNoteForm(),
             "barcode": None if customer.is_erased else card_barcode_svg(customer.card_number),
@@ -241,7 +241,7 @@ def customer_sheet(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "customer": customer,
             "summary": selectors.customer_visit_summary(customer=customer),
-            "timeline": timeline_for(customer, limit=60),
+            "timeline": timeline_for(customer, limit=200),
             "tags": list(customer.tags.all()),
             "barcode": None if customer.is_erased else card_barcode_svg(customer.card_number),
             "printed_at": timezone.now(),

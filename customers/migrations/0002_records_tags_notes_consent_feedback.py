@@ -141,7 +141,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'feedback',
                 'ordering': ['-created_at', '-id'],
                 'indexes': [models.Index(fields=['customer', 'kind', 'status'], name='feedback_customer_open_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['complaint', 'return', 'refusal'])), name='feedback_kind'), models.CheckConstraint(condition=models.Q(('reason__in', ['not_fit', 'staff', 'pushy', 'price', 'other'])), name='feedback_reason'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'answered'), _negated=True), models.Q(models.Q(('response', ''), _negated=True), ('responded_at__isnull', False)), _connector='OR'), name='feedback_answered_has_response')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('kind__in', ['complaint', 'return', 'refusal'])), name='feedback_kind'), models.CheckConstraint(condition=models.Q(('reason__in', ['not_fit', 'staff', 'pushy', 'price', 'other'])), name='feedback_reason'), models.CheckConstraint(condition=models.Q(('status', 'answered'), _negated=True) | models.Q(('responded_at__isnull', False)), name='feedback_answered_has_response')],
             },
         ),
         migrations.CreateModel(

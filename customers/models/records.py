@@ -163,9 +163,10 @@ class Feedback(models.Model):
             models.CheckConstraint(
                 condition=Q(reason__in=["not_fit", "staff", "pushy", "price", "other"]), name="feedback_reason"
             ),
-            # "Answered" means somebody answered: the answer, who and when are recorded.
+            # "Answered" means somebody answered and when is recorded. (The answer's words are
+            # required by the service, but erasure removes them while the fact stays.)
             models.CheckConstraint(
-                condition=~Q(status="answered") | (~Q(response="") & Q(responded_at__isnull=False)),
+                condition=~Q(status="answered") | Q(responded_at__isnull=False),
                 name="feedback_answered_has_response",
             ),
         ]
