@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from customers.models import Customer
 
 from .models import Reward, Voucher
-from .services import LoyaltyError, account_open
+from .services import LoyaltyError, account_open, accounts_open
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +81,59 @@ def voucher_gift_issue(
         raise LoyaltyError("code", _("Could not issue a voucher code; try again."))
     log.info("gift voucher issued voucher=%s customer=%s by=%s", voucher.pk, customer.pk, getattr(by, "pk", None))
     return voucher
+
+
+def vouchers_gift_issue_many(
+    *,
+    gifts: list[tuple[Customer, str]],
+    issued_at: dt.datetime,
+    expires_at: dt.datetime,
+    reward: Reward | None = None,
+    amount: Decimal | None = None,
+    percent: int | None = None,
+) -> dict[str, Voucher]:
+    """``voucher_gift_issue`` for many (customer, key) pairs at once: one account lookup, one bulk insert.
+
+    Returns vouchers by key. Keys already issued keep their voucher; if the bulk insert hits a unique
+    index (an existing key from a concurrent run, or a code collision), each pair is retried one by one.
+    """
+    if not gifts:
+        return {}
+    label = gift_label(reward=reward, amount=amount, percent=percent)[:200]
+    keys = {f"gift:{key}": (customer, key) for customer, key in gifts}
+    existing = {v.gift_key: v for v in Voucher.objects.filter(gift_key__in=list(keys))}
+    todo = [(c, k) for gk, (c, k) in keys.items() if gk not in existing]
+    accounts = accounts_open(customer_ids=[c.pk for c, _ in todo])
+    fresh = [
+        Voucher(
+            account=accounts[c.pk],
+            reward=reward,
+            source=Voucher.Source.GIFT,
+            gift_key=f"gift:{k}",
+            store_id=c.home_store_id,
+            label=label,
+            issued_at=issued_at,
+            expires_at=expires_at,
+        )
+        for c, k in todo
+    ]
+    try:
+        with transaction.atomic():
+            created = Voucher.objects.bulk_create(fresh, batch_size=1000)
+    except IntegrityError:
+        created = [
+            voucher_gift_issue(
+                customer=c,
+                key=k,
+                issued_at=issued_at,
+                expires_at=expires_at,
+                reward=reward,
+                amount=amount,
+                percent=percent,
+            )
+            for c, k in todo
+        ]
+    out = {v.gift_key.removeprefix("gift:"): v for v in created}
+    out.update({gk.removeprefix("gift:"): v for gk, v in existing.items()})
+    log.info("gift vouchers issued: %s new, %s existing", len(created), len(existing))
+    return out

@@ -213,21 +213,20 @@ def _issue_vouchers(*, campaign: Campaign, notes: list[Note], as_of: dt.datetime
     """A single-use gift voucher per note of a campaign with an incentive (idempotent per note)."""
     if campaign.incentive_kind == IncentiveKind.NONE or not notes:
         return 0
-    from loyalty.gifts import voucher_gift_issue
+    from loyalty.gifts import vouchers_gift_issue_many
 
-    customers = Customer.objects.select_related("home_store").in_bulk([n.customer_id for n in notes])
-    expires = as_of + dt.timedelta(days=campaign.incentive_valid_days)
+    customers = Customer.objects.only("pk", "home_store_id").in_bulk([n.customer_id for n in notes])
+    vouchers = vouchers_gift_issue_many(
+        gifts=[(customers[n.customer_id], f"note:{n.pk}") for n in notes],
+        issued_at=as_of,
+        expires_at=as_of + dt.timedelta(days=campaign.incentive_valid_days),
+        reward=campaign.incentive_reward if campaign.incentive_kind == IncentiveKind.REWARD else None,
+        amount=campaign.incentive_amount if campaign.incentive_kind == IncentiveKind.AMOUNT else None,
+        percent=campaign.incentive_percent if campaign.incentive_kind == IncentiveKind.PERCENT else None,
+    )
     issued = []
     for note in notes:
-        note.voucher = voucher_gift_issue(
-            customer=customers[note.customer_id],
-            key=f"note:{note.pk}",
-            issued_at=as_of,
-            expires_at=expires,
-            reward=campaign.incentive_reward if campaign.incentive_kind == IncentiveKind.REWARD else None,
-            amount=campaign.incentive_amount if campaign.incentive_kind == IncentiveKind.AMOUNT else None,
-            percent=campaign.incentive_percent if campaign.incentive_kind == IncentiveKind.PERCENT else None,
-        )
+        note.voucher = vouchers[f"note:{note.pk}"]
         issued.append(note)
     Note.objects.bulk_update(issued, ["voucher"], batch_size=1000)
     return len(issued)
