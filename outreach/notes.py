@@ -10,11 +10,13 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, OuterRef, Subquery
-from django.utils import formats
+from django.db.models import CharField, Count, Max, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat, Replace
+from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, PurchaseTicket, ServiceNote, Store
@@ -60,6 +62,12 @@ def _gap_words(days: float) -> str:
 
 
 def _short_date(day: dt.date) -> str:
+    return _short_date_in(day, translation.get_language() or "")
+
+
+@lru_cache(maxsize=4096)
+def _short_date_in(day: dt.date, language: str) -> str:
+    # Thousands of notes share a few hundred dates: format each once per language.
     return formats.date_format(day, "j M Y")
 
 
@@ -214,6 +222,7 @@ def _issue_vouchers(*, campaign: Campaign, notes: list[Note], as_of: dt.datetime
     if campaign.incentive_kind == IncentiveKind.NONE or not notes:
         return 0
     from loyalty.gifts import vouchers_gift_issue_many
+    from loyalty.models import Voucher
 
     customers = Customer.objects.only("pk", "home_store_id").in_bulk([n.customer_id for n in notes])
     vouchers = vouchers_gift_issue_many(
@@ -224,11 +233,18 @@ def _issue_vouchers(*, campaign: Campaign, notes: list[Note], as_of: dt.datetime
         amount=campaign.incentive_amount if campaign.incentive_kind == IncentiveKind.AMOUNT else None,
         percent=campaign.incentive_percent if campaign.incentive_kind == IncentiveKind.PERCENT else None,
     )
-    issued = []
+    by_key = {n.pk: vouchers[f"note:{n.pk}"] for n in notes}
     for note in notes:
-        note.voucher = vouchers[f"note:{note.pk}"]
-        issued.append(note)
-    Note.objects.bulk_update(issued, ["voucher"], batch_size=1000)
+        note.voucher = by_key[note.pk]
+    # One UPDATE joining on the unique gift key (bulk_update's CASE per row is far slower).
+    Note.objects.filter(pk__in=list(by_key)).update(
+        voucher_id=Subquery(
+            Voucher.objects.filter(
+                gift_key=Concat(Value("gift:note:"), Cast(OuterRef("pk"), output_field=CharField()))
+            ).values("pk")[:1]
+        )
+    )
+    issued = notes
     return len(issued)
 
 
@@ -313,7 +329,11 @@ def notes_split(*, notes: list[Note], preferences: dict[int, dict[int, int]]) ->
             if n.pk in plan:
                 n.assigned_to_id = plan[n.pk]
         assigned.update(plan)
-    Note.objects.bulk_update([n for n in handwritten if n.pk in assigned], ["assigned_to"], batch_size=1000)
+    by_writer: dict[int, list[int]] = defaultdict(list)
+    for note_id, user_id in assigned.items():
+        by_writer[user_id].append(note_id)
+    for user_id, note_ids in by_writer.items():  # one UPDATE per writer, not one per note
+        Note.objects.filter(pk__in=note_ids).update(assigned_to_id=user_id)
     _sign_pending(handwritten)
     return assigned
 
@@ -327,12 +347,18 @@ def _sign_pending(notes: list[Note]) -> None:
 
     users = get_user_model().objects.in_bulk({n.assigned_to_id for n in pending if n.assigned_to_id})
     stores = Store.objects.in_bulk({n.store_id for n in pending})
+    groups: dict[str, list[Note]] = defaultdict(list)
     for n in pending:
         user = users.get(n.assigned_to_id)
-        name = (user.first_name or user.get_username()) if user else stores[n.store_id].name
-        n.wording = n.wording.replace(STAFF_PENDING, name)
-        n.subject = n.subject.replace(STAFF_PENDING, name)
-    Note.objects.bulk_update(pending, ["wording", "subject"], batch_size=1000)
+        groups[(user.first_name or user.get_username()) if user else stores[n.store_id].name].append(n)
+    for name, group in groups.items():  # one UPDATE per signer
+        for n in group:
+            n.wording = n.wording.replace(STAFF_PENDING, name)
+            n.subject = n.subject.replace(STAFF_PENDING, name)
+        Note.objects.filter(pk__in=[n.pk for n in group]).update(
+            wording=Replace("wording", Value(STAFF_PENDING), Value(name)),
+            subject=Replace("subject", Value(STAFF_PENDING), Value(name)),
+        )
 
 
 def notes_queue(
