@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test venv services lint format migrations-check deploy-check messages clean
 
 $(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt
 	touch $@
 
@@ -41,7 +41,7 @@ format: venv
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 messages: venv
-	$(PY) manage.py makemessages --all --no-obsolete --ignore=.venv --ignore=tests && $(PY) manage.py compilemessages --ignore=.venv
+	$(PY) manage.py makemessages -l fa -l en --no-obsolete --ignore=.venv --ignore=tests --ignore=staticfiles --ignore=test-artifacts && $(PY) manage.py compilemessages --ignore=.venv
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* staticfiles test-artifacts

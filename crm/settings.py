@@ -11,7 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
-from celery.schedules import crontab  # noqa: F401  (used by the beat schedule)
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -143,6 +143,8 @@ LOGOUT_REDIRECT_URL = "login"
 # redirect, secure cookies and HSTS together. Each can still be overridden.
 HTTPS = env.bool("HTTPS", default=False)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+# Container healthchecks probe over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if HTTPS else 0)
@@ -253,7 +255,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 # Nightly jobs; each also has a management command for the embedded default.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Proves a worker is consuming: /readyz reports the age of the last beat.
+    "worker-heartbeat": {"task": "customers.worker_heartbeat", "schedule": 60.0, "options": {"expires": 55}},
+}
+# /readyz calls a worker stale when its last heartbeat is older than this.
+WORKER_HEARTBEAT_STALE_AFTER = env.int("WORKER_HEARTBEAT_STALE_AFTER", default=180)
 # Loyalty (in this order each night: expire, then warn about what is left, then tiers and birthdays).
 CELERY_BEAT_SCHEDULE.update(
     {
@@ -266,12 +273,12 @@ CELERY_BEAT_SCHEDULE.update(
 # Tasks that re-queue rows stuck after a broker restart; `check --deploy` insists they are scheduled.
 REGULARS_SWEEPERS: list[str] = []
 # Notes whose email has been "sending" longer than its lease (lost wake-up) are re-queued.
-CELERY_BEAT_SCHEDULE["outreach.notes_sweep"] = {"task": "outreach.notes_sweep", "schedule": 5 * 60}
+CELERY_BEAT_SCHEDULE["outreach-notes-sweep"] = {"task": "outreach.notes_sweep", "schedule": 5 * 60}
 REGULARS_SWEEPERS.append("outreach.notes_sweep")
 # The mailto: half of List-Unsubscribe (RFC 8058 needs the https URL; some clients prefer mail).
 REGULARS_UNSUBSCRIBE_MAILTO = env.str("REGULARS_UNSUBSCRIBE_MAILTO", default="")
-# Segments: every night after the tills close (command: refresh_segments).
-CELERY_BEAT_SCHEDULE["outreach.segments_refresh_all"] = {
+# Segments: every night after the tills close, one run per scope (command: refresh_segments).
+CELERY_BEAT_SCHEDULE["outreach-segments-refresh"] = {
     "task": "outreach.segments_refresh_all",
     "schedule": crontab(hour=2, minute=30),
 }

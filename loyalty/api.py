@@ -8,6 +8,8 @@ import uuid
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -69,6 +71,65 @@ def summary_json(summary: selectors.AccountSummary) -> dict:
     }
 
 
+class RewardOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    points_cost = serializers.IntegerField()
+    label = serializers.CharField()
+    stock = serializers.IntegerField(allow_null=True)
+
+
+class NextRewardOut(RewardOut):
+    points_missing = serializers.IntegerField()
+
+
+class ExpiringOut(serializers.Serializer):
+    points = serializers.IntegerField()
+    on = serializers.DateField(allow_null=True)
+
+
+class CardOut(serializers.Serializer):
+    card = serializers.CharField()
+    balance = serializers.IntegerField()
+    value = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    in_debt = serializers.BooleanField()
+    tier = serializers.CharField(allow_null=True)
+    expiring = ExpiringOut()
+    eligible_rewards = RewardOut(many=True)
+    next_reward = NextRewardOut(allow_null=True)
+    plain = serializers.CharField()
+
+
+class RefusalOut(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField(required=False)
+
+
+class RedemptionOut(serializers.Serializer):
+    voucher = serializers.CharField()
+    reward = RewardOut()
+    expires_at = serializers.DateTimeField()
+    points = serializers.IntegerField()
+    balance = serializers.IntegerField()
+
+
+class VoucherUseOut(serializers.Serializer):
+    voucher = serializers.CharField()
+    label = serializers.CharField()
+    used_at = serializers.DateTimeField()
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Same key + same body → the first answer again; same key + another body → 422.",
+)
+
+
+@extend_schema(responses={200: CardOut, 404: RefusalOut}, tags=["loyalty"])
 @api_view(["GET"])
 @permission_classes([IsAuthenticated, IsPosOrStaff])
 def card_detail(request, card: str) -> Response:
@@ -90,6 +151,12 @@ def _scope_key(request) -> str:
     return f"api:{who}:{key}"
 
 
+@extend_schema(
+    request=RedemptionIn,
+    responses={201: RedemptionOut, 400: OpenApiTypes.OBJECT, 404: RefusalOut, 409: RefusalOut, 422: RefusalOut},
+    parameters=[IDEMPOTENCY_PARAMETER],
+    tags=["loyalty"],
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated, IsPosOrStaff])
 def card_redeem(request, card: str) -> Response:
@@ -142,6 +209,12 @@ class VoucherUseIn(serializers.Serializer):
     ticket_number = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
 
 
+@extend_schema(
+    request=VoucherUseIn,
+    responses={200: VoucherUseOut, 400: OpenApiTypes.OBJECT, 404: RefusalOut, 409: RefusalOut, 422: RefusalOut},
+    parameters=[IDEMPOTENCY_PARAMETER],
+    tags=["loyalty"],
+)
 @api_view(["POST"])
 @permission_classes([IsAuthenticated, IsPosOrStaff])
 def voucher_use(request, code: str) -> Response:

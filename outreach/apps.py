@@ -7,8 +7,10 @@ class OutreachConfig(AppConfig):
     verbose_name = _("Outreach")
 
     def ready(self) -> None:
-        from customers.signals import tickets_created
+        from customers.signals import customer_erased, customers_merged, tickets_created
 
         from . import receivers
 
         tickets_created.connect(receivers.queue_segment_customers, dispatch_uid="outreach.queue_segment_customers")
+        customers_merged.connect(receivers.move_segments_on_merge, dispatch_uid="outreach.move_segments_on_merge")
+        customer_erased.connect(receivers.drop_segments_on_erasure, dispatch_uid="outreach.drop_segments_on_erasure")

@@ -98,6 +98,7 @@ class SegmentRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Progress in chunks: total = chunks + 1 (the finish step), which the page shows as a bar.
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     customers_recomputed = models.PositiveIntegerField(default=0)

@@ -6,3 +6,13 @@ from . import services
 def queue_segment_customers(sender, ticket_ids: list[int], **kwargs) -> None:
     """New tickets: queue their customers for the next segment run of the chain and of their store."""
     services.segments_mark_pending(ticket_ids=ticket_ids)
+
+
+def move_segments_on_merge(sender, survivor_id: int, duplicate_id: int, **kwargs) -> None:
+    """Inside the merge's transaction: history to the survivor, survivor queued for the next runs."""
+    services.segments_customers_merged(survivor_id=survivor_id, duplicate_id=duplicate_id)
+
+
+def drop_segments_on_erasure(sender, customer_id: int, **kwargs) -> None:
+    """Inside the erasure's transaction: the customer's segment state and history go."""
+    services.segments_customer_erased(customer_id=customer_id)

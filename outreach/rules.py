@@ -8,7 +8,8 @@ Every definition of issue 5 lives here, with its defaults in :class:`Policy`:
   median gap, floor) and ≤ ``lost_after_days``; **lost**: last visit more than ``lost_after_days`` ago
   (whatever the number of visits — lost wins over new/one-timer/lapsed);
 - the **ladder**: buyer (1 visit) → repeat (2+) → regular (3+ and neither lapsed nor lost) →
-  adherent (regular with a visit in each of the last 4 quarters of the window) → advocate (regular
+  adherent (regular with a visit in each of the last 4 quarters: the 12 complete calendar months before
+  ``as_of``'s month in blocks of three, so they move once a month, not daily) → advocate (regular
   or adherent who referred at least one customer who bought);
 - **at risk**: 3+ visits, not lost, and P(alive) below the threshold;
 - **RFM**: quintile scores 1–5 from the rank among the scope's customers (ties share a score);
@@ -28,7 +29,6 @@ BUYER, REPEAT, REGULAR, ADHERENT, ADVOCATE = "buyer", "repeat", "regular", "adhe
 STATUSES = (NEW, ACTIVE, ONE_TIMER, LAPSED, LOST)
 LADDER = (BUYER, REPEAT, REGULAR, ADHERENT, ADVOCATE)
 SEGMENT_NAMES = ("best", LAPSED, LOST, NEW, ONE_TIMER, "at_risk", *LADDER)
-QUARTER_DAYS = (91, 182, 273, 365)  # the four quarters of the trailing year, newest first
 
 
 @dataclass(frozen=True)
@@ -64,23 +64,17 @@ class Windows:
 
     as_of: dt.date
     window_start: dt.date
-    quarters: tuple[tuple[dt.date, dt.date], ...]
     months: tuple[tuple[dt.date, dt.date], ...]
 
 
 def windows_for(as_of: dt.date, policy: Policy) -> Windows:
-    """The trailing window, the four trailing quarters and the 12 complete calendar months before as_of's month."""
-    quarters, end = [], as_of
-    for days in QUARTER_DAYS:
-        start = as_of - dt.timedelta(days=days)
-        quarters.append((start, end))
-        end = start
+    """The trailing window and the 12 complete calendar months before as_of's month (newest first)."""
     months, month_end = [], as_of.replace(day=1)
     for _ in range(12):
         month_start = (month_end - dt.timedelta(days=1)).replace(day=1)
         months.append((month_start, month_end))
         month_end = month_start
-    return Windows(as_of, as_of - dt.timedelta(days=policy.window_days), tuple(quarters), tuple(months))
+    return Windows(as_of, as_of - dt.timedelta(days=policy.window_days), tuple(months))
 
 
 @dataclass(frozen=True)
@@ -95,9 +89,8 @@ class VisitStats:
     median_gap_days: float | None
     window_visits: int
     window_revenue: Decimal
-    quarter_visits: tuple[int, ...]
     month_visits: tuple[int, ...]
-    # Oldest visit day inside each trailing boundary (window, quarters): when it slides out, figures change.
+    # Oldest day (visit or return) inside the trailing window: when it slides out, the window figures change.
     oldest_inside: tuple[dt.date | None, ...] = ()
     referred_buyers: int = 0
 
@@ -176,7 +169,7 @@ def due_on_for(stats: VisitStats, status: str, windows: Windows, policy: Policy)
     """The next day on which this customer's figures or status change by the passage of time alone.
 
     Status: when "new" ends, when the lapse threshold or the lost limit is crossed. Figures: when the
-    oldest visit inside the window or a quarter slides out, and on the next month's first day when a
+    oldest day inside the window slides out, and on the next month's first day when a
     visit lies in the 13 months the monthly CV looks at. Until then a run can skip the customer.
     """
     as_of = windows.as_of
@@ -188,8 +181,7 @@ def due_on_for(stats: VisitStats, status: str, windows: Windows, policy: Policy)
     if status in (NEW, ACTIVE) and stats.visits >= policy.lapse_min_visits:
         threshold = lapse_threshold_days(stats.median_gap_days, policy)
         candidates.append(stats.last_visit + dt.timedelta(days=math.floor(threshold) + 1))
-    bounds = (policy.window_days, *QUARTER_DAYS)
-    for days, oldest in zip(bounds, stats.oldest_inside, strict=False):
+    for days, oldest in zip((policy.window_days,), stats.oldest_inside, strict=False):
         if oldest is not None:
             candidates.append(oldest + dt.timedelta(days=days + 1))
     if stats.last_visit >= windows.months[-1][0]:
@@ -209,7 +201,8 @@ def classify(stats: VisitStats, windows: Windows, policy: Policy) -> Classificat
         as_of=windows.as_of,
         policy=policy,
     )
-    quarters = sum(1 for n in stats.quarter_visits if n > 0)
+    months = stats.month_visits
+    quarters = sum(1 for q in range(0, len(months), 3) if sum(months[q : q + 3]) > 0)
     ladder = ladder_for(
         visits=stats.visits,
         status=status,
@@ -243,6 +236,18 @@ def is_at_risk(*, visits: int, status: str, p_alive: float | None, policy: Polic
         and visits >= policy.lapse_min_visits
         and status != LOST
         and p_alive < float(policy.at_risk_threshold)
+    )
+
+
+def at_risk_mask(visits, statuses, p_alive, policy: Policy):
+    """:func:`is_at_risk` over numpy arrays (NaN P(alive) = no model = not at risk)."""
+    import numpy as np
+
+    p = np.asarray(p_alive, dtype=float)
+    return (
+        (np.asarray(visits) >= policy.lapse_min_visits)
+        & (np.asarray(statuses) != LOST)
+        & (p < float(policy.at_risk_threshold))
     )
 
 

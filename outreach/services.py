@@ -19,6 +19,7 @@ customers' ticket figures cannot have changed, so the result equals a full run's
 import datetime as dt
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,7 +175,7 @@ def segments_run_start(
     else:
         chunks, total = _full_chunks()
     SegmentRun.objects.filter(pk=run.pk).update(
-        progress_total=total + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
+        progress_total=len(chunks) + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
     )
     run.refresh_from_db()
     logger.info(
@@ -232,45 +233,46 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
     windows = rules.windows_for(run.as_of, policy)
     stats = analytics.visit_stats(store_id=run.store_id, windows=windows, policy=policy, customers=chunk.filter)
     existing = {
-        s.customer_id: s
-        for s in CustomerSegmentState.objects.filter(chunk.filter.q("customer_id"), scope_key=run.scope_key)
+        row[1]: row
+        for row in CustomerSegmentState.objects.filter(chunk.filter.q("customer_id"), scope_key=run.scope_key)
+        .values_list("pk", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk")
+        .iterator(chunk_size=5000)
     }
+    status_at, ladder_at = 2 + STATE_FIELDS.index("status"), 2 + STATE_FIELDS.index("ladder")
     creates, updates, changes = [], [], []
-    seen = set()
     for st in stats:
-        seen.add(st.customer_id)
         c = rules.classify(st, windows, policy)
-        values = {
-            "visits": st.visits,
-            "tickets": st.tickets,
-            "first_visit": st.first_visit,
-            "last_visit": st.last_visit,
-            "median_gap_days": st.median_gap_days,
-            "window_visits": st.window_visits,
-            "window_revenue": st.window_revenue,
-            "quarters_with_visit": c.quarters_with_visit,
-            "monthly_cv": c.monthly_cv,
-            "referred_buyers": st.referred_buyers,
-            "status": c.status,
-            "ladder": c.ladder,
-            "due_on": c.due_on,
-            "xyz": c.xyz,
-        }
-        old = existing.get(st.customer_id)
+        values = (
+            st.visits,
+            st.tickets,
+            st.first_visit,
+            st.last_visit,
+            st.median_gap_days,
+            st.window_visits,
+            st.window_revenue,
+            c.quarters_with_visit,
+            c.monthly_cv,
+            st.referred_buyers,
+            c.status,
+            c.ladder,
+            c.due_on,
+            c.xyz,
+        )
+        old = existing.pop(st.customer_id, None)
         if old is None:
-            creates.append((run.scope_key, st.customer_id, *(values[f] for f in STATE_FIELDS), False, False, ""))
+            creates.append((run.scope_key, st.customer_id, *values, False, False, ""))
             changes += _moves(run, st.customer_id, ("", ""), (c.status, c.ladder))
-            continue
-        if any(getattr(old, k) != v for k, v in values.items()):
-            changes += _moves(run, st.customer_id, (old.status, old.ladder), (c.status, c.ladder))
-            updates.append((old.pk, *(values[f] for f in STATE_FIELDS)))
-    gone = [s for cid, s in existing.items() if cid not in seen]
-    for s in gone:
-        changes += _moves(run, s.customer_id, (s.status, s.ladder), ("", ""))
-        changes += _flag_moves(run, s.customer_id, best=(s.is_best, False), at_risk=(s.is_at_risk, False))
+        elif old[2 : 2 + len(values)] != values:
+            changes += _moves(run, st.customer_id, (old[status_at], old[ladder_at]), (c.status, c.ladder))
+            updates.append((old[0], *values))
+    # Customers of the chunk with a state but no visit any more (tickets unlinked or moved away).
+    gone = list(existing.values())
+    for row in gone:
+        changes += _moves(run, row[1], (row[status_at], row[ladder_at]), ("", ""))
+        changes += _flag_moves(run, row[1], best=(row[-2], False), at_risk=(row[-1], False))
     with transaction.atomic():
         if gone:
-            CustomerSegmentState.objects.filter(pk__in=[s.pk for s in gone]).delete()
+            CustomerSegmentState.objects.filter(pk__in=[row[0] for row in gone]).delete()
         analytics.rows_insert(
             model=CustomerSegmentState,
             rows=creates,
@@ -278,67 +280,51 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         )
         analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=STATE_FIELDS)
         _changes_insert(changes)
-        covered = len(chunk.ids) if chunk.ids is not None else len(seen | set(existing))
-        SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(covered))
+        covered = len(chunk.ids) if chunk.ids is not None else len(stats) + len(gone)
+        SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(1))
     return covered
 
 
-def _bounded_progress(covered: int):
-    """progress_done + covered, never past progress_total − 1 (the finish step is the last unit)."""
+def _bounded_progress(step: int):
+    """progress_done + step, never past progress_total − 1 (progress counts chunks; finishing is the last unit)."""
     return Case(
         When(progress_total=0, then=F("progress_done")),
-        default=Least(F("progress_done") + covered, F("progress_total") - 1),
+        default=Least(F("progress_done") + step, F("progress_total") - 1),
     )
 
 
 CHANGE_FIELDS = ("run_id", "scope_key", "customer_id", "kind", "from_value", "to_value", "as_of")
 
 
-def _changes_insert(changes: list[SegmentChange]) -> None:
-    analytics.rows_insert(
-        model=SegmentChange, rows=[tuple(getattr(c, f) for f in CHANGE_FIELDS) for c in changes], fields=CHANGE_FIELDS
-    )
+def _changes_insert(changes: list[tuple]) -> None:
+    """Append history rows given as tuples of CHANGE_FIELDS."""
+    analytics.rows_insert(model=SegmentChange, rows=changes, fields=CHANGE_FIELDS)
 
 
-def _moves(run: SegmentRun, customer_id: int, old: tuple[str, str], new: tuple[str, str]) -> list[SegmentChange]:
-    out = []
-    for kind, a, b in ((SegmentChange.Kind.STATUS, old[0], new[0]), (SegmentChange.Kind.LADDER, old[1], new[1])):
-        if a != b:
-            out.append(
-                SegmentChange(
-                    run=run,
-                    scope_key=run.scope_key,
-                    customer_id=customer_id,
-                    kind=kind,
-                    from_value=a,
-                    to_value=b,
-                    as_of=run.as_of,
-                )
-            )
-    return out
+def _moves(run: SegmentRun, customer_id: int, old: tuple[str, str], new: tuple[str, str]) -> list[tuple]:
+    """History rows for the status and ladder dimensions that changed."""
+    return [
+        (run.pk, run.scope_key, customer_id, kind, a, b, run.as_of)
+        for kind, a, b in (("status", old[0], new[0]), ("ladder", old[1], new[1]))
+        if a != b
+    ]
 
 
-def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -> list[SegmentChange]:
-    out = []
-    for kind, (a, b) in flags.items():
-        if a != b:
-            out.append(
-                SegmentChange(
-                    run=run,
-                    scope_key=run.scope_key,
-                    customer_id=customer_id,
-                    kind=kind,
-                    from_value=kind if a else "",
-                    to_value=kind if b else "",
-                    as_of=run.as_of,
-                )
-            )
-    return out
+def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -> list[tuple]:
+    """History rows for yes/no memberships (best, at_risk) that flipped: "" ↔ the segment's name."""
+    return [
+        (run.pk, run.scope_key, customer_id, kind, kind if a else "", kind if b else "", run.as_of)
+        for kind, (a, b) in flags.items()
+        if a != b
+    ]
 
 
 def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDParams | None = None) -> SegmentRun:
     """Fit the model, update P(alive)/at risk and the ranks, count the segments and release the lock."""
     policy = policy_for(store=run.store)
+    params_fitted_on = None
+    if params is None:
+        params, params_fitted_on = _recent_params(run=run)
     if params is None:
         params = _fit_state(scope_key=run.scope_key, as_of=run.as_of)
     changes = _model_apply(run=run, params=params, policy=policy)
@@ -357,11 +343,14 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
             "log_likelihood": params.log_likelihood if math.isfinite(params.log_likelihood) else None,
             "customers": params.customers,
             "unit": "days",
+            "fitted_as_of": (params_fitted_on or run.as_of).isoformat(),
         }
         if params
         else {}
     )
     run.changes = run.segment_changes.count()
+    if run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > 10_000:
+        analytics.state_table_analyze()
     run.status = SegmentRun.Status.DONE
     run.finished_at = now
     run.progress_done = run.progress_total
@@ -385,13 +374,18 @@ def segments_refresh(
     full: bool = False,
     by=None,
     params: bgnbd.BGNBDParams | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SegmentRun:
-    """Run every phase in this process (commands, the embedded default, tests)."""
+    """Run every phase in this process (commands, the embedded default, tests).
+
+    ``now`` is the start; ``clock`` (the interface's ``timezone.now``) stamps the finish, so the run's
+    duration is real. Without it the finish is stamped ``now`` as well.
+    """
     run, chunks = segments_run_start(store=store, as_of=as_of, now=now, full=full, by=by)
     try:
         for chunk in chunks:
             segments_chunk_apply(run=run, chunk=chunk)
-        return segments_run_finish(run=run, now=now, params=params)
+        return segments_run_finish(run=run, now=clock() if clock else now, params=params)
     except Exception as exc:
         segments_run_fail(run_id=run.pk, error=f"{type(exc).__name__}: {exc}", now=now)
         raise
@@ -406,6 +400,33 @@ def segments_mark_pending(*, ticket_ids: list[int]) -> int:
     rows += [PendingCustomer(scope_key=f"store:{s}", customer_id=c) for c, s in pairs]
     PendingCustomer.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
     return len(rows)
+
+
+def _queue_everywhere(customer_ids: list[int]) -> None:
+    """Queue customers for the next run of the chain and of every store."""
+    scopes = [CHAIN, *(f"store:{pk}" for pk in Store.objects.values_list("pk", flat=True))]
+    PendingCustomer.objects.bulk_create(
+        [PendingCustomer(scope_key=s, customer_id=c) for s in scopes for c in customer_ids],
+        ignore_conflicts=True,
+        batch_size=2000,
+    )
+
+
+def segments_customers_merged(*, survivor_id: int, duplicate_id: int) -> None:
+    """A merge moved the duplicate's tickets and referrals to the survivor (no ticket is new, so the
+    watermark would not see it): queue the survivor everywhere and keep the duplicate's history on the
+    survivor. The duplicate's state rows go with the duplicate."""
+    SegmentChange.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
+    CustomerSegmentState.objects.filter(customer_id=duplicate_id).delete()
+    _queue_everywhere([survivor_id])
+
+
+def segments_customer_erased(*, customer_id: int) -> None:
+    """An erasure unlinked the customer's tickets: drop their segment state and history now (nothing
+    derived from them stays), and queue them so the next runs re-rank everyone else."""
+    CustomerSegmentState.objects.filter(customer_id=customer_id).delete()
+    SegmentChange.objects.filter(customer_id=customer_id).delete()
+    _queue_everywhere([customer_id])
 
 
 # --- The visit model -------------------------------------------------------------------------------
@@ -423,6 +444,33 @@ def _fit_combos(combos: list[dict], as_of: dt.date, *, unit_days: float = 1.0) -
     return bgnbd.fit(x, t_x, T, w)
 
 
+REFIT_DAYS = 7
+
+
+def _recent_params(*, run: SegmentRun) -> tuple[bgnbd.BGNBDParams | None, dt.date | None]:
+    """The scope's model if it was fitted less than REFIT_DAYS before ``run.as_of`` (and not after it).
+
+    The population's (r, α, a, b) drift slowly; refitting weekly saves a pass over the state table and
+    the optimiser every night. Full and incremental runs follow the same rule, so they still agree.
+    """
+    previous = (
+        SegmentRun.objects.filter(scope_key=run.scope_key, status=SegmentRun.Status.DONE)
+        .exclude(model_params={})
+        .order_by("-started_at", "-id")
+        .values_list("model_params", flat=True)
+        .first()
+    )
+    if not previous or "fitted_as_of" not in previous:
+        return None, None
+    fitted = dt.date.fromisoformat(previous["fitted_as_of"])
+    if not (run.as_of - dt.timedelta(days=REFIT_DAYS) < fitted <= run.as_of):
+        return None, None
+    p = previous
+    return bgnbd.BGNBDParams(
+        p["r"], p["alpha"], p["a"], p["b"], p["log_likelihood"] or float("nan"), p["customers"]
+    ), fitted
+
+
 def _fit_state(*, scope_key: str, as_of: dt.date) -> bgnbd.BGNBDParams | None:
     return _fit_combos(analytics.model_inputs(scope_key=scope_key), as_of)
 
@@ -433,10 +481,10 @@ def visit_model_fit(*, store: Store | None, as_of: dt.date, unit: str = "days") 
     return _fit_combos(combos, as_of, unit_days=7.0 if unit == "weeks" else 1.0)
 
 
-def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[SegmentChange]:
+def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[tuple]:
     """P(alive), expected visits and the at-risk flag for every state row of the scope; writes changed rows."""
     end = run.as_of - dt.timedelta(days=1)
-    changes: list[SegmentChange] = []
+    changes: list[tuple] = []
     fields = (
         "customer_id",
         "visits",
@@ -448,21 +496,30 @@ def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: r
         "is_at_risk",
     )
     for rows in analytics.iter_state_chunks(scope_key=run.scope_key, fields=fields):
-        if params is not None:
-            visits = np.array([r[2] for r in rows], dtype=float)
-            first = np.array([r[3].toordinal() for r in rows], dtype=float)
-            last = np.array([r[4].toordinal() for r in rows], dtype=float)
+        # Vectorised over the chunk; Python touches only the rows that changed.
+        pk, customer, visits, first, last, status, old_p, old_e, old_risk = zip(*rows, strict=True)
+        visits = np.array(visits, dtype=float)
+        old_p = np.array([np.nan if v is None else v for v in old_p])
+        old_e = np.array([np.nan if v is None else v for v in old_e])
+        old_risk = np.array(old_risk, dtype=bool)
+        if params is None:
+            p = e = np.full(len(rows), np.nan)
+        else:
+            first = np.array([d.toordinal() for d in first], dtype=float)
+            last = np.array([d.toordinal() for d in last], dtype=float)
             T = end.toordinal() - first
             p = np.round(bgnbd.p_alive(params, visits - 1, last - first, T), 2)
             e = np.round(bgnbd.expected_visits(params, policy.expected_days, visits - 1, last - first, T), 1)
+        risk = rules.at_risk_mask(visits, status, p, policy)
+        same_p = (p == old_p) | (np.isnan(p) & np.isnan(old_p))
+        same_e = (e == old_e) | (np.isnan(e) & np.isnan(old_e))
+        changed = np.flatnonzero(~(same_p & same_e & (risk == old_risk)))
         updates = []
-        for i, (pk, customer_id, visits_i, _f, _l, status, old_p, old_e, old_risk) in enumerate(rows):
-            new_p = float(p[i]) if params is not None else None
-            new_e = float(e[i]) if params is not None else None
-            risk = rules.is_at_risk(visits=visits_i, status=status, p_alive=new_p, policy=policy)
-            if (old_p, old_e, old_risk) != (new_p, new_e, risk):
-                updates.append((pk, new_p, new_e, risk))
-                changes += _flag_moves(run, customer_id, at_risk=(old_risk, risk))
+        for i in changed.tolist():
+            new_p = None if np.isnan(p[i]) else float(p[i])
+            new_e = None if np.isnan(e[i]) else float(e[i])
+            updates.append((pk[i], new_p, new_e, bool(risk[i])))
+            changes += _flag_moves(run, customer[i], at_risk=(bool(old_risk[i]), bool(risk[i])))
         analytics.rows_update(
             model=CustomerSegmentState, rows=updates, fields=("p_alive", "expected_visits", "is_at_risk")
         )

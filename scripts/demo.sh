@@ -16,6 +16,6 @@ if [ -n "${CELERY_BROKER_URL:-${REDIS_URL:-}}" ]; then
   .venv/bin/celery -A crm beat --loglevel=INFO --schedule="${TMPDIR:-/tmp}/regulars-celerybeat" & pids+=($!)
 fi
 echo
-echo "Regulars is running on http://127.0.0.1:8000 — demo logins are listed in README.md (password: ${DEMO_PASSWORD:-regulars-demo})"
+echo "Regulars is running on http://127.0.0.1:${PORT:-8000} — demo logins are listed in README.md (password: ${DEMO_PASSWORD:-regulars-demo})"
 echo
 $PY manage.py runserver 127.0.0.1:${PORT:-8000}

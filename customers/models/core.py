@@ -483,3 +483,22 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each Celery worker ran the periodic heartbeat task (what /readyz reports).
+
+    One row per worker hostname, overwritten every minute by ``customers.worker_heartbeat``;
+    rows of workers gone for a week are pruned by the same task.
+    """
+
+    hostname = models.CharField(max_length=255, unique=True)
+    beat_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+        constraints = [models.CheckConstraint(condition=~Q(hostname=""), name="heartbeat_hostname_not_empty")]
+
+    def __str__(self) -> str:
+        return f"{self.hostname} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"

@@ -49,6 +49,7 @@ MATRIX: dict[str, Case] = {
     "password_reset_complete": Case(None),
     "set_language": Case(None, method="post", data=lambda w: {"language": "fa", "next": "/"}, ok=302),
     "healthz": Case(None),
+    "readyz": Case(None),
     # Staff and up
     "home": Case(Role.STAFF),
     "customers:list": Case(Role.STAFF),

@@ -108,3 +108,73 @@ def test_a_stale_running_run_does_not_hold_the_lock_forever(best_regular):
     run, _ = segments_run_start(store=None, as_of=AS_OF_DATE, now=now)
     stuck.refresh_from_db()
     assert stuck.status == "failed" and run.status == "running"
+
+
+def test_tickets_created_queues_customers_for_both_scopes(best_regular, store, django_capture_on_commit_callbacks):
+    from outreach.models import PendingCustomer
+    from tests.factories import visits
+
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    with django_capture_on_commit_callbacks(execute=True):
+        made = visits(best_regular, [AS_OF_DATE])
+        send_tickets_created([t.pk for t in made])
+    assert set(PendingCustomer.objects.values_list("scope_key", "customer_id")) == {
+        ("chain", best_regular.pk),
+        (f"store:{store.pk}", best_regular.pk),
+    }
+    run = segments_refresh(store=None, as_of=AS_OF_DATE + dt.timedelta(days=1), now=timezone.now())
+    assert run.mode == "incremental" and run.customers_recomputed >= 1
+    assert not PendingCustomer.objects.filter(scope_key="chain").exists(), "the run consumed the chain's queue"
+    assert PendingCustomer.objects.filter(scope_key=f"store:{store.pk}").exists(), "the store's queue waits for its run"
+
+
+def test_a_store_override_changes_only_that_stores_segmentation(best_regular, lapsed_regular, store):
+    from outreach.models import SegmentPolicy
+
+    SegmentPolicy.objects.create(store=store, best_top_n=1)
+    chain = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    here = segments_refresh(store=store, as_of=AS_OF_DATE, now=timezone.now())
+    assert chain.counts["best"] == 2 and here.counts["best"] == 1
+    assert here.policy_snapshot["best_top_n"] == "1"
+
+
+def test_the_visit_model_is_refitted_weekly_and_reused_in_between():
+    generate_chain(customers=80, seed=5)
+    day = AS_OF_DATE
+    first = segments_refresh(store=None, as_of=day, now=timezone.now())
+    assert first.model_params["fitted_as_of"] == day.isoformat()
+    reused = segments_refresh(store=None, as_of=day + dt.timedelta(days=6), now=timezone.now(), full=True)
+    assert reused.model_params["fitted_as_of"] == day.isoformat()
+    assert reused.model_params["r"] == first.model_params["r"]
+    refitted = segments_refresh(store=None, as_of=day + dt.timedelta(days=7), now=timezone.now())
+    assert refitted.model_params["fitted_as_of"] == (day + dt.timedelta(days=7)).isoformat()
+
+
+def test_a_merge_gives_the_survivor_the_duplicates_visits_in_the_next_run(store, owner):
+    from customers.services import customers_merge
+    from outreach.models import SegmentChange
+    from tests.factories import CustomerFactory, visits
+
+    survivor, duplicate = CustomerFactory(home_store=store), CustomerFactory(home_store=store)
+    visits(survivor, [AS_OF_DATE - dt.timedelta(days=d) for d in (40, 20)])
+    visits(duplicate, [AS_OF_DATE - dt.timedelta(days=d) for d in (30, 10)])
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    customers_merge(survivor=survivor, duplicate=duplicate, by=owner)
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert run.mode == "incremental"
+    s = CustomerSegmentState.objects.get(scope_key="chain", customer=survivor)
+    assert (s.visits, s.ladder) == (4, "regular")
+    assert SegmentChange.objects.filter(customer=survivor, to_value="regular").exists()
+    assert SegmentChange.objects.filter(customer=survivor).count() >= 4, "the duplicate's history moved over"
+
+
+def test_an_erasure_drops_the_customers_segment_rows(best_regular, one_timer, owner):
+    from customers.services import customer_erase
+    from outreach.models import SegmentChange
+
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    customer_erase(customer=one_timer, by=owner, at=timezone.now())
+    assert not CustomerSegmentState.objects.filter(customer=one_timer).exists()
+    assert not SegmentChange.objects.filter(customer=one_timer).exists()
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert run.counts["customers"] == 1 and run.counts["one_timer"] == 0

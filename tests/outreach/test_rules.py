@@ -80,11 +80,9 @@ def test_best_limit_top_n_or_percent():
     assert rules.Policy(best_top_percent=Decimal("2.5")).best_limit(1001) == 26
 
 
-def test_windows_are_the_trailing_year_its_quarters_and_the_12_complete_months():
+def test_windows_are_the_trailing_year_and_the_12_complete_months():
     w = rules.windows_for(AS_OF, POLICY)
     assert w.window_start == dt.date(2025, 11, 1)
-    assert w.quarters[0] == (AS_OF - dt.timedelta(days=91), AS_OF)
-    assert w.quarters[-1][0] == w.window_start
     assert w.months[0] == (dt.date(2026, 10, 1), dt.date(2026, 11, 1))
     assert w.months[-1] == (dt.date(2025, 11, 1), dt.date(2025, 12, 1))
 
@@ -100,13 +98,23 @@ def test_due_on_is_the_day_time_alone_changes_the_status():
         median_gap_days=7,
         window_visits=5,
         window_revenue=Decimal(50),
-        quarter_visits=(5, 0, 0, 0),
         month_visits=(3,) + (0,) * 11,
-        oldest_inside=(None,) * 5,
+        oldest_inside=(None,),
     )
     w = rules.windows_for(AS_OF, POLICY)
     c = rules.classify(stats, w, POLICY)
     assert c.status == "active" and c.due_on == last + dt.timedelta(days=31)
+    assert c.quarters_with_visit == 1
+
+
+def test_quarters_are_the_12_complete_months_in_blocks_of_three():
+    def quarters(months):
+        stats = rules.VisitStats(1, 12, 12, dt.date(2025, 1, 1), dt.date(2026, 10, 20), 30.0, 12, Decimal(1), months)
+        return rules.classify(stats, rules.windows_for(AS_OF, POLICY), POLICY).quarters_with_visit
+
+    assert quarters((1, 0, 0) * 4) == 4
+    assert quarters((0, 0, 1) * 4) == 4
+    assert quarters((1,) * 9 + (0,) * 3) == 3
 
 
 def test_explanations_say_why_in_words():
@@ -115,3 +123,19 @@ def test_explanations_say_why_in_words():
         rules.explain_at_risk(median_gap_days=12, days_since=61, p_alive=0.18)
         == "usually comes every 12 days; 61 days since; 18 % likely still active"
     )
+
+
+def test_vectorised_at_risk_agrees_with_the_rule():
+    cases = [
+        (5, "active", 0.2),
+        (5, "active", 0.6),
+        (2, "active", 0.1),
+        (5, "lost", 0.1),
+        (5, "lapsed", 0.49),
+        (9, "new", None),
+    ]
+    mask = rules.at_risk_mask(
+        [c[0] for c in cases], [c[1] for c in cases], [float("nan") if c[2] is None else c[2] for c in cases], POLICY
+    )
+    assert mask.tolist() == [rules.is_at_risk(visits=v, status=s, p_alive=p, policy=POLICY) for v, s, p in cases]
+    assert mask.tolist() == [True, False, False, False, True, False]

@@ -19,7 +19,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         as_of, store = parse_scope(options)
         try:
-            run = segments_refresh(store=store, as_of=as_of, now=timezone.now(), full=options["full"])
+            run = segments_refresh(
+                store=store, as_of=as_of, now=timezone.now(), full=options["full"], clock=timezone.now
+            )
         except SegmentRunBusy as busy:
             raise CommandError(
                 f"Another refresh of this scope is running (run {busy.run.pk if busy.run else '?'})."

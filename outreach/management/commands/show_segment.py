@@ -26,7 +26,7 @@ class Command(BaseCommand):
         latest = selectors.latest_run(store=store)
         if latest is None or (options.get("as_of") and latest.as_of != as_of):
             self.stderr.write(f"Refreshing segments as of {as_of} first.")
-            segments_refresh(store=store, as_of=as_of, now=timezone.now())
+            segments_refresh(store=store, as_of=as_of, now=timezone.now(), clock=timezone.now)
         rows = selectors.segment_members(store=store, name=options["name"])
         if options["format"] == "csv":
             writer = csv.writer(self.stdout)
