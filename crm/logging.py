@@ -31,8 +31,14 @@ class JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
         }
         for key, value in vars(record).items():
-            if key not in _RESERVED and not key.startswith("_"):
-                entry[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+            if key in _RESERVED or key.startswith("_"):
+                continue
+            if key == "request":
+                # Django attaches the request to 4xx/5xx lines; its repr carries the query string
+                # (a search for a name or phone). Method and path only.
+                entry[key] = f"{getattr(value, 'method', '')} {getattr(value, 'path', '')}".strip()
+                continue
+            entry[key] = value if isinstance(value, str | int | float | bool | type(None)) else str(value)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.conf import locale as django_locale
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "crm",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files (no CDN)
     "customers",
     "loyalty",
     "outreach",
@@ -194,10 +196,18 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Regulars")
 
 # --- I18n -------------------------------------------------------------------
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="en")
+# The shops write Uzbek (Latin script), Persian, Bulgarian and Tagalog; many of them, and their
+# customers, use Russian every day. Django has no locale data for Tagalog: it is added below.
 LANGUAGES = [
     ("en", _("English")),
+    ("uz", _("Uzbek")),
+    ("ru", _("Russian")),
     ("fa", _("Persian")),
+    ("bg", _("Bulgarian")),
+    ("tl", _("Tagalog")),
 ]
+LANG_INFO = {"tl": {"bidi": False, "code": "tl", "name": "Tagalog", "name_local": "Tagalog"}}
+django_locale.LANG_INFO.update(LANG_INFO)
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
@@ -297,6 +307,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Purchase tickets, customer look-up and loyalty for point-of-sale systems.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Logging ----------------------------------------------------------------
@@ -326,4 +339,10 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
     },
+}
+
+# Dashboard aggregates (outreach): re-read the last days every night, after the tills closed.
+CELERY_BEAT_SCHEDULE["dashboard-aggregates-refresh"] = {
+    "task": "outreach.dashboard_aggregates_refresh",
+    "schedule": crontab(hour=2, minute=30),
 }

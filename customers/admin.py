@@ -11,6 +11,18 @@ class StoreAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    def save_model(self, request, obj, form, change):
+        """Role changes made here land in the audit log like any other."""
+        from .services import audit_record
+
+        before = type(obj).objects.filter(pk=obj.pk).values_list("role", flat=True).first() if change else ""
+        super().save_model(request, obj, form, change)
+        if before != obj.role:
+            audit_record(
+                actor=request.user, action="role", target=obj.user, store=obj.store,
+                details={"from": before or "", "to": obj.role, "via": "admin"},
+            )  # fmt: skip
+
     list_display = ("user", "role", "store", "is_active", "on_leave")
     list_filter = ("role", "store", "is_active", "on_leave")
     raw_id_fields = ("user",)

@@ -10,3 +10,5 @@ class CustomersConfig(AppConfig):
         from .timeline import register_builtin_sources
 
         register_builtin_sources()
+        # Celery's autodiscovery imports only tasks.py; the import task lives in its own module.
+        from . import importers_tasks  # noqa: F401

@@ -12,7 +12,8 @@ def access(request: HttpRequest) -> dict:
     acc = access_for(user)
     context = {"user_role": acc.role, "user_access": acc}
     if acc.role is not None:
-        stores = list(stores_for(user).only("pk", "code", "name"))
-        context["switchable_stores"] = stores if len(stores) > 1 else []
+        # Someone who works in one store needs no switcher, and no query to find that out.
+        several = acc.chain_wide or len(acc.store_ids) > 1
+        context["switchable_stores"] = list(stores_for(user).only("pk", "code", "name")) if several else []
         context["active_store_code"] = request.session.get(SESSION_STORE_KEY, "")
     return context

@@ -4,13 +4,27 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.postgres.search import TrigramSimilarity, TrigramWordSimilarity
+from django.contrib.postgres.search import TrigramSimilarity
 from django.db import connection
-from django.db.models import Avg, Case, Count, FloatField, Max, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Greatest, Lower, TruncDate
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    F,
+    FloatField,
+    Func,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Lower, Reverse, TruncDate
 from django.shortcuts import get_object_or_404
 
-from .access import stores_for
+from .access import access_for, stores_for
 from .models import Customer, Feedback, PurchaseTicket
 
 PAGE_SIZE = 25
@@ -50,32 +64,120 @@ def _digits(query: str) -> str:
 WORD_SIMILARITY = 0.5
 
 
+class _WordDistance(Func):
+    """``search_name <->> q``: 1 - word_similarity(q, search_name), the KNN operator of gist_trgm_ops."""
+
+    arg_joiner = " <->> "
+    template = "(%(expressions)s)"
+    output_field = FloatField()
+
+
 def _search_postgresql(qs: QuerySet[Customer], query: str) -> QuerySet[Customer]:
+    """Each kind of match is one index-served branch; the branches are concatenated best-first.
+
+    The result is ``branch1 UNION ALL branch2 …`` with each branch ordered on its own: a
+    page (LIMIT/OFFSET) reads the branches in order and stops as soon as it is full, so a
+    name with 20,000 similar candidates costs the 26 nearest of them (GiST KNN), not a
+    similarity computed and sorted for all 20,000. The branches are disjoint.
+    """
+    digits = _digits(query)
+    if digits:
+        return _search_number(qs, digits)
+    return _search_text(qs, query.lower())
+
+
+def _search_number(qs: QuerySet[Customer], digits: str) -> QuerySet[Customer]:
+    """A card or phone number, whole or its last digits; any other part of one only if nothing ends so."""
+    # A local phone number may start with the trunk prefix 0 ("0 90 111 22 33"): it is not in E.164.
+    local = digits[1:] if digits.startswith("0") and len(digits) > 1 else digits
+    qs = qs.alias(card_rev=Reverse("card_number"), phone_rev=Reverse("phone"))
+    # B-tree look-ups: the unique card index, reverse(card)/reverse(phone) text_pattern_ops for endings
+    # (from 4 digits on: a shorter ending matches a good share of the file).
+    exact_or_end = Q(card_number=digits)
+    if len(local) >= 4:
+        exact_or_end |= Q(card_rev__startswith=digits[::-1]) | Q(phone_rev__startswith=local[::-1])
+    rank = Case(
+        When(card_number=digits, then=Value(2.0)),
+        When(phone_rev__startswith=local[::-1], then=Value(1.5)),
+        default=Value(1.0),
+        output_field=FloatField(),
+    )
+    hits = qs.filter(exact_or_end)
+    if not hits.exists():
+        # Digits from the middle of a number: the GIN trigram indexes (slower, rarely needed).
+        hits = qs.filter(Q(card_number__contains=digits) | Q(phone__contains=digits.lstrip("0") or digits))
+    return hits.annotate(rank=rank).order_by("-rank", "last_name", "first_name", "id")
+
+
+NEAREST_NAMES = 30
+"""How many of the nearest distinct names are read by B-tree (every name has a bearer: a first page is full)."""
+
+
+def _nearest_names(q: str, limit: int) -> list[tuple[str, float]]:
+    """The distinct customer names word-similar to ``q``, nearest first (from customers_searchname)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT name, name <->> %s AS d FROM customers_searchname
+               WHERE name %%> %s ORDER BY d, name LIMIT %s""",
+            [q, q, limit],
+        )
+        return cursor.fetchall()
+
+
+def _search_text(qs: QuerySet[Customer], q: str) -> QuerySet[Customer]:
+    """Emails by prefix (B-tree), then names nearest first, then anything containing the text.
+
+    Names: the customer file holds far fewer distinct names than customers (a million
+    customers, tens of thousands of names), so the nearest names are ranked in the small
+    ``customers_searchname`` table (GIN trigram) and their bearers read by the B-tree on
+    search_name. Only a page beyond the bearers of the first NEAREST_NAMES names reaches the
+    branch that ranks every remaining similar customer.
+    """
     # Session-wide on this connection; only this search uses the %> operator.
     with connection.cursor() as cursor:
         cursor.execute("SELECT set_config('pg_trgm.word_similarity_threshold', %s, false)", [str(WORD_SIMILARITY)])
-    q = query.lower()
-    digits = _digits(query)
-    if digits:
-        # A number is a card or a phone, typed whole or in part (local form without the country code too).
-        cond = Q(card_number__contains=digits) | Q(phone__contains=digits.lstrip("0") or digits)
-        rank = Case(
-            When(card_number=digits, then=Value(2.0)),
-            When(phone__endswith=digits.lstrip("0") or digits, then=Value(1.5)),
-            default=Value(1.0),
-            output_field=FloatField(),
+    qs = qs.alias(email_lower=Lower("email"))
+    distance = _WordDistance(F("search_name"), Value(q))
+    email_like = len(q) >= 3 and ("@" in q or "." in q)
+    by_email = Q(email_lower__startswith=q) if email_like else Q(pk__in=[])
+    similar = Q(search_name__trigram_word_similar=q)  # typos and word order forgiven
+    contains = Q(search_name__contains=q)  # "jas" (partial)
+    if len(q) >= 3:
+        contains |= Q(email_lower__contains=q)
+    order = ("distance", "last_name", "first_name", "id")
+    branches = []
+    if email_like:
+        branches.append(
+            qs.filter(by_email)
+            .annotate(tier=Value(0), distance=Case(When(email_lower=q, then=Value(0.0)), default=Value(0.5)))
+            .order_by(*order)
         )
-        return qs.filter(cond).annotate(rank=rank).order_by("-rank", "last_name", "first_name", "id")
-    # word_similarity forgives typos ("tosmatov") and word order ("toshmatov jasur": the whole
-    # name is an extent holding every trigram); plain similarity (%) would only add weak
-    # candidates for the index recheck to throw away.
-    cond = Q(search_name__trigram_word_similar=q) | Q(search_name__contains=q)  # "jas" (partial)
-    rank = TrigramWordSimilarity(Value(q), "search_name")
-    if "@" in q or "." in q or len(q) >= 3:
-        qs = qs.alias(email_lower=Lower("email"))
-        cond |= Q(email_lower__contains=q)
-        rank = Greatest(rank, Case(When(email_lower=q, then=Value(1.0)), default=Value(0.0)))
-    return qs.filter(cond).annotate(rank=rank).order_by("-rank", "last_name", "first_name", "id")
+    names = _nearest_names(q, NEAREST_NAMES + 1)
+    nearest = [n for n, _ in names[:NEAREST_NAMES]]
+    if nearest:  # the bearers of the nearest names: a B-tree look-up per name, a small sort
+        branches.append(
+            qs.filter(search_name__in=nearest)
+            .exclude(by_email)
+            .annotate(tier=Value(1), distance=distance)
+            .order_by(*order)
+        )
+    if len(names) > NEAREST_NAMES:  # more similar names than that: the rest, ranked one by one (deep pages)
+        branches.append(
+            qs.filter(similar)
+            .exclude(search_name__in=nearest)
+            .exclude(by_email)
+            .annotate(tier=Value(1), distance=distance)
+            .order_by(*order)
+        )
+    branches.append(
+        qs.filter(contains)
+        .exclude(similar)
+        .exclude(by_email)
+        .annotate(tier=Value(2), distance=distance)
+        .order_by(*order)
+    )
+    first, *rest = branches
+    return first.union(*rest, all=True) if rest else first
 
 
 def _search_plain(qs: QuerySet[Customer], query: str) -> QuerySet[Customer]:
@@ -240,3 +342,64 @@ def duplicate_pair_get(*, user, keep_pk: int, duplicate_pk: int) -> tuple[Custom
     """The two customers of a proposed merge, both in the user's stores (404 otherwise)."""
     visible = Customer.objects.for_stores(stores_for(user)).active().select_related("home_store")
     return get_object_or_404(visible, pk=keep_pk), get_object_or_404(visible, pk=duplicate_pk)
+
+
+# --- POS API and imports (owner: the "pos" helper) ---------------------------------------------
+
+
+def customer_get_by_card(*, stores, card: str) -> Customer:
+    """The customer with loyalty card ``card`` among ``stores``' customers, or 404 (the POS API)."""
+    return get_object_or_404(Customer.objects.for_stores(stores).select_related("home_store"), card_number=card)
+
+
+def tickets_by_number(*, pairs: list[tuple[int, str]]) -> dict[tuple[int, str], "PurchaseTicket"]:
+    """(store_id, number) → ticket for the given pairs (a POS batch: at most a thousand)."""
+    by_store: dict[int, list[str]] = {}
+    for store_id, number in pairs:
+        by_store.setdefault(store_id, []).append(number)
+    q = Q(pk__in=[])
+    for store_id, numbers in by_store.items():
+        q |= Q(store_id=store_id, number__in=numbers)
+    return {(t.store_id, t.number): t for t in PurchaseTicket.objects.filter(q).select_related("store")}
+
+
+def import_batches(*, user) -> QuerySet:
+    """Import history the user may see: their own uploads and imports into the stores they work in."""
+    from .models import ImportBatch
+
+    access = access_for(user)
+    qs = ImportBatch.objects.select_related("created_by")
+    if access.chain_wide:
+        return qs
+    return qs.filter(Q(created_by=user) | Q(stores__in=access.store_ids)).distinct()
+
+
+def import_batch_get(*, user, pk: int):
+    """One import of the user's history, or 404."""
+    return get_object_or_404(import_batches(user=user), pk=pk)
+
+
+def api_tokens(*, user) -> QuerySet:
+    """POS API tokens of the stores the user manages (owners: every store)."""
+    from .models import ApiToken, Membership, Role
+
+    access = access_for(user)
+    qs = ApiToken.objects.select_related("store", "created_by")
+    if access.chain_wide:
+        return qs
+    managed = Membership.objects.filter(user=user, is_active=True, role=Role.MANAGER).values("store_id")
+    return qs.filter(store_id__in=managed)
+
+
+def api_token_get(*, user, pk: int):
+    return get_object_or_404(api_tokens(user=user), pk=pk)
+
+
+def stores_managed(*, user) -> QuerySet:
+    """Stores where the user may manage settings such as API tokens."""
+    from .models import Membership, Role, Store
+
+    if access_for(user).chain_wide:
+        return Store.objects.all()
+    managed = Membership.objects.filter(user=user, is_active=True, role=Role.MANAGER).values("store_id")
+    return Store.objects.filter(pk__in=managed)

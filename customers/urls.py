@@ -26,3 +26,25 @@ urlpatterns = [
     path("kiosk/exit/", kiosk.kiosk_exit, name="kiosk_exit"),
     path("switch-store/", views.store_switch, name="store_switch"),
 ]
+
+# --- POS tickets: imports and API tokens (owner: the "pos" helper) ---
+from . import views_imports  # noqa: E402
+
+urlpatterns += [
+    path("imports/", views_imports.import_list, name="imports"),
+    path("imports/<int:pk>/", views_imports.import_detail, name="import_detail"),
+    path("imports/<int:pk>/progress/", views_imports.import_progress_json, name="import_progress"),
+    path("imports/<int:pk>/confirm/", views_imports.import_confirm, name="import_confirm"),
+    path("imports/<int:pk>/cancel/", views_imports.import_cancel, name="import_cancel"),
+    path("imports/<int:pk>/errors.csv", views_imports.import_errors_csv, name="import_errors"),
+    path("api-tokens/", views_imports.api_tokens, name="api_tokens"),
+    path("api-tokens/<int:pk>/revoke/", views_imports.api_token_revoke_view, name="api_token_revoke"),
+]
+
+# --- The audit log (owners) ---
+from . import views_audit  # noqa: E402
+
+urlpatterns += [
+    path("audit/", views_audit.audit_log, name="audit_log"),
+    path("audit/log.csv", views_audit.audit_log_csv, name="audit_log_csv"),
+]

@@ -32,3 +32,10 @@ def on_customer_created(sender, customer_id, source="", **kwargs) -> None:
 
     if source in WELCOME_SOURCES:
         points_welcome_grant(customer_id=customer_id, as_of=timezone.now())
+
+
+def on_customers_merged(sender, survivor_id, duplicate_id, **kwargs) -> None:
+    """Points and vouchers follow the customer into the surviving record (inside the merge's transaction)."""
+    from .services import accounts_merge
+
+    accounts_merge(survivor_id=survivor_id, duplicate_id=duplicate_id, as_of=timezone.now())

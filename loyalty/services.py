@@ -761,3 +761,50 @@ def tiers_recompute(*, as_of: dt.datetime, account_ids=None) -> dict[str, int]:
             Notice.objects.bulk_create(notices, ignore_conflicts=True)
     counts["warned"] = len(notices)
     return counts
+
+
+def accounts_merge(*, survivor_id: int, duplicate_id: int, as_of: dt.datetime) -> list[PointsEntry]:
+    """Move a merged-away customer's points and vouchers to the survivor. Idempotent.
+
+    The ledger only appends, so points move as paired adjustments: each unspent lot of
+    the duplicate becomes a credit on the survivor **with its own expiry date** (FIFO
+    expiry is unchanged), and one debit empties the duplicate's account. A debt (points
+    spent, then returned) moves the same way. Vouchers are re-pointed at the survivor's
+    account. If the survivor has no account yet, the duplicate's account simply changes
+    hands, history and all.
+    """
+    duplicate = Account.objects.filter(customer_id=duplicate_id).first()
+    if duplicate is None:
+        return []
+    survivor = Account.objects.filter(customer_id=survivor_id).first()
+    if survivor is None:
+        Account.objects.filter(pk=duplicate.pk).update(customer_id=survivor_id)
+        return []
+    accounts = _lock([duplicate.pk, survivor.pk])
+    duplicate, survivor = accounts[duplicate.pk], accounts[survivor.pk]
+    reason = f"merge of customer {duplicate_id} into {survivor_id}"
+    base = f"merge:{duplicate.pk}:{survivor.pk}"
+    common = {"occurred_at": as_of, "store_id": survivor.store_id, "source": EntrySource.MANAGER, "reason": reason}
+    specs: list[EntrySpec] = []
+    if duplicate.balance > 0:
+        lots = remaining_lots([duplicate.pk]).get(duplicate.pk, [])
+        for i, (expires_on, points) in enumerate(lots):
+            specs.append(
+                EntrySpec(
+                    account_id=survivor.pk, kind=EntryKind.ADJUST, points=points, key=f"{base}:in:{i}",
+                    expires_on=expires_on, **common,
+                )
+            )  # fmt: skip
+        moved = sum(points for _, points in lots)
+        specs.append(
+            EntrySpec(account_id=duplicate.pk, kind=EntryKind.ADJUST, points=-moved, key=f"{base}:out", **common)
+        )
+    elif duplicate.balance < 0:
+        debt = -duplicate.balance
+        specs += [
+            EntrySpec(account_id=survivor.pk, kind=EntryKind.ADJUST, points=-debt, key=f"{base}:debt-in", **common),
+            EntrySpec(account_id=duplicate.pk, kind=EntryKind.ADJUST, points=debt, key=f"{base}:debt-out", **common),
+        ]
+    entries = _post(accounts, specs)
+    Voucher.objects.filter(account=duplicate).update(account=survivor)
+    return entries

@@ -14,3 +14,15 @@ class OutreachConfig(AppConfig):
         tickets_created.connect(receivers.queue_segment_customers, dispatch_uid="outreach.queue_segment_customers")
         customers_merged.connect(receivers.move_segments_on_merge, dispatch_uid="outreach.move_segments_on_merge")
         customer_erased.connect(receivers.drop_segments_on_erasure, dispatch_uid="outreach.drop_segments_on_erasure")
+        connect_dashboard()
+
+
+def connect_dashboard() -> None:
+    """Dashboard aggregates: register the tasks and refresh on new tickets (issue 7)."""
+    from customers.signals import tickets_created
+
+    from . import tasks_dashboard
+
+    tickets_created.connect(
+        tasks_dashboard.dashboard_on_tickets_created, dispatch_uid="outreach.dashboard_on_tickets_created"
+    )

@@ -101,3 +101,38 @@ def campaign_results(campaign: Campaign, *, window_days: int = RETURN_WINDOW_DAY
         revenue=revenue,
         cost=(campaign.cost_per_note * contacted_n).quantize(Decimal("0.01")),
     )
+
+
+# --- Dashboard seams (outreach.views_dashboard.segment_slots: "campaigns", "notes_pipeline") -------------
+
+
+def campaigns_slot(*, store_ids: list[int]) -> dict | None:
+    """Contacted vs holdout return rates and lift for each campaign of these stores (and the chain's)."""
+    from django.db.models import Q
+
+    campaigns = Campaign.objects.filter(Q(store__isnull=True) | Q(store_id__in=store_ids)).order_by("name", "pk")
+    rows = [(c, campaign_results(c)) for c in campaigns if c.notes.exists() or c.holdout.exists()]
+    if not rows:
+        return None
+    return {"template": "outreach/notes/dashboard_campaigns.html", "rows": rows}
+
+
+def notes_pipeline_slot(*, store_ids: list[int]) -> dict | None:
+    """Per writer: notes to write, written, posted (handwritten notes of these stores)."""
+    from django.db.models import Count, Q
+
+    from .notes_models import NoteChannel, NoteStatus
+
+    rows = list(
+        Note.objects.filter(store_id__in=store_ids, channel__in=[NoteChannel.POST, NoteChannel.BOTH])
+        .values("assigned_to__first_name", "assigned_to__last_name", "assigned_to__username")
+        .annotate(
+            queued=Count("pk", filter=Q(status=NoteStatus.QUEUED)),
+            written=Count("pk", filter=Q(status=NoteStatus.WRITTEN)),
+            posted=Count("pk", filter=Q(status=NoteStatus.POSTED)),
+        )
+        .order_by("assigned_to__first_name", "assigned_to__username")
+    )
+    if not rows:
+        return None
+    return {"template": "outreach/notes/dashboard_pipeline.html", "rows": rows}

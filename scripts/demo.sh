@@ -6,8 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export DEBUG=${DEBUG:-true}
+export LOG_FORMAT=${LOG_FORMAT:-plain}
 $PY manage.py migrate --noinput
 $PY manage.py load_demo_data --if-empty
+# Demo tickets arrive by COPY, without the signals a till sends: run once what they would have
+# triggered (each step is idempotent, so a restart repeats them harmlessly).
+$PY manage.py load_demo_loyalty
+$PY manage.py loyalty_earn_history
+$PY manage.py refresh_dashboard --since all
+$PY manage.py refresh_segments
 pids=()
 cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT INT TERM

@@ -78,7 +78,9 @@ def _extra_columns(model: type[models.Model], provided: tuple[str, ...]) -> list
     return [
         f
         for f in model._meta.concrete_fields
-        if f.attname not in provided and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
+        if f.attname not in provided
+        and getattr(f, "db_default", models.NOT_PROVIDED) is models.NOT_PROVIDED
+        and not getattr(f, "generated", False)  # the database computes GeneratedFields itself
     ]
 
 

@@ -114,3 +114,11 @@ def test_dockerfile_builds_the_app_image():
     assert re.search(r"^USER (?!root)\w+", text, re.M), "the app does not run as root"
     dockerignore = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in dockerignore and ".env" in dockerignore
+
+
+def test_web_access_log_leaves_out_query_strings(compose):
+    """A search for a name or phone travels in the query string: the access log must not keep it."""
+    command = compose["services"]["web"]["command"]
+    fmt = command[command.index("--access-logformat") + 1]
+    assert "%(U)s" in fmt
+    assert "%(r)s" not in fmt and "%(q)s" not in fmt

@@ -181,7 +181,7 @@ def test_copy_escapes_tabs_newlines_and_backslashes(db):
     tricky = "Flat 3\tBlock B\nLine two \\ end"
     row = (
         990001, "A\tB", "", "", "", "", tricky, None, "en", "post", store.pk, demo_card_number(990001), False, None,
-        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC), False, True, False, False,
     )  # fmt: skip
     from customers.demo.rhythms import CUSTOMER_FIELDS
 
@@ -200,3 +200,12 @@ def test_iterator_file_returns_exactly_the_lines_in_blocks_of_any_size(size):
         assert len(block) <= size
         blocks.append(block)
     assert "".join(blocks) == "".join(lines)
+
+
+def test_demo_customers_have_consent_only_for_channels_they_gave_details_for(chain):
+    customers = Customer.objects.all()
+    assert customers.filter(consent_email=True).count() > customers.count() // 3
+    assert customers.filter(consent_post=True).exists() and customers.filter(consent_sms=True).exists()
+    assert not customers.filter(consent_email=True, email="").exists()
+    assert not customers.filter(consent_post=True, postal_address="").exists()
+    assert not customers.filter(consent_sms=True, phone="").exists()

@@ -58,6 +58,11 @@ def test_embedded_default_migrates_loads_demo_data_and_serves_a_login(embedded_e
     out = _manage(embedded_env, "load_demo_data", "--customers", "150")
     assert "150 customers" in out and "SQLite bulk_create" in out
     assert (tmp_path / "regulars.sqlite3").stat().st_size > 100_000
+    # The nightly jobs run in-process (eager Celery) on the ORM paths of the embedded default.
+    segments = _manage(embedded_env, "refresh_segments")
+    assert "best" in segments and "lapsed" in segments
+    _manage(embedded_env, "load_demo_loyalty")
+    assert "ledger entries added" in _manage(embedded_env, "loyalty_earn_history")
 
     port = _free_port()
     server = subprocess.Popen(

@@ -126,3 +126,40 @@ def test_email_condition_is_served_by_the_lower_email_trigram_index(people):
 def test_today_offers_sign_up_as_a_big_button(login, staff):
     html = login(staff).get(reverse("home")).content.decode()
     assert 'data-testid="signup-button"' in html and reverse("customers:kiosk_start") in html
+
+
+def test_a_renamed_customer_is_found_by_the_new_name_only(staff, people):
+    jasur = people["jasur"]
+    jasur.last_name = "Qodirov"
+    jasur.save(update_fields=["last_name"])
+    assert list(selectors.customer_list(user=staff, query="qodirov"))[0] == jasur
+    assert jasur not in selectors.customer_list(user=staff, query="toshmatov")
+
+
+def test_erased_and_deleted_names_leave_the_search_name_list(people):
+    """The distinct-name list behind name search keeps no name that no customer bears."""
+
+    def names():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM customers_searchname")
+            return {r[0] for r in cursor.fetchall()}
+
+    assert "malika yusupova" in names()
+    people["malika"].delete()
+    assert "malika yusupova" not in names()
+    people["jasur"].first_name = people["jasur"].last_name = ""
+    people["jasur"].save(update_fields=["first_name", "last_name"])
+    assert "jasur toshmatov" in names()  # the other store's Jasur Toshmatov still bears it
+    people["other"].delete()
+    assert "jasur toshmatov" not in names()
+
+
+def test_pages_run_on_past_the_bearers_of_the_nearest_names(staff, store, monkeypatch):
+    monkeypatch.setattr(selectors, "NEAREST_NAMES", 1)
+    for i, last in enumerate(["Toshmatov", "Toshmatova", "Toshmatovich"] * 10):
+        CustomerFactory(first_name=f"Ali{i:02d}", last_name=last, home_store=store)
+    qs = selectors.customer_list(user=staff, query="toshmatov")
+    pages = [selectors.page_of(qs, page=n).object_list for n in (1, 2)]
+    assert len(pages[0]) == 25 and len(pages[1]) == 5
+    assert len({c.pk for p in pages for c in p}) == 30
+    assert pages[0][0].last_name == "Toshmatov"

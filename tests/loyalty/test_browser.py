@@ -50,6 +50,7 @@ def test_manager_screens_render(browser_login, screenshot, manager, chain_rules,
     RewardFactory(name="5.00 voucher", points_cost=250, amount=Decimal("5.00"))
     page = browser_login(manager)
     for nav, name in [("rewards", "reward-list"), ("liability", "liability"), ("points-rules", "rules")]:
+        page.click("[data-nav=manage]")  # the managers' menu
         page.click(f"[data-nav={nav}]")
         page.wait_for_load_state()
         assert page.locator("h1").count() == 1

@@ -164,11 +164,22 @@ def test_pos_reads_a_card_with_its_eligible_rewards(client, chain_rules, store, 
     assert (refused.status_code, refused.json()["code"]) == (409, "insufficient")
 
 
-def test_points_appear_on_the_customer_timeline_when_the_customer_file_has_one(chain_rules, store):
-    timeline = pytest.importorskip("customers.timeline")
+def test_points_appear_on_the_customer_timeline(chain_rules, store):
+    from customers import timeline
+
     customer = CustomerFactory(home_store=store)
     fund(customer, 25)
     assert any(e.kind == "points" and "+25" in e.title for e in timeline.timeline_for(customer))
+
+
+def test_the_customer_page_shows_points_in_plain_words_and_a_redeem_button(chain_rules, store, staff, login):
+    customer = CustomerFactory(home_store=store)
+    fund(customer, 340)
+    RewardFactory(name="Big", points_cost=500, amount=Decimal("10.00"))
+    page = login(staff).get(customer.get_absolute_url())
+    html = page.content.decode()
+    assert "You have 340 points; 160 more for a 10.00 voucher." in html
+    assert reverse("loyalty:counter_customer", args=[customer.pk]) in html
 
 
 def test_points_summary_tag_renders_the_plain_words_for_any_template(chain_rules, store, voucher_reward):
@@ -179,3 +190,40 @@ def test_points_summary_tag_renders_the_plain_words_for_any_template(chain_rules
     RewardFactory(name="Big", points_cost=500, amount=Decimal("10.00"))
     html = Template("{% load loyalty_tags %}{% points_summary customer %}").render(Context({"customer": customer}))
     assert "You have 340 points; 160 more for a 10.00 voucher." in html
+
+
+def test_earning_history_command_earns_each_old_ticket_once(chain_rules, store):
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import PointsEntry
+    from tests.factories import TicketFactory
+
+    customer = CustomerFactory(home_store=store)
+    TicketFactory(customer=customer, store=store, total=Decimal("40.00"))  # no signal: as if loaded by COPY
+    call_command("loyalty_earn_history", stdout=io.StringIO())
+    call_command("loyalty_earn_history", stdout=io.StringIO())
+    assert PointsEntry.objects.filter(account__customer=customer, kind="earn").count() == 1
+
+
+def test_demo_loyalty_set_up_scales_points_to_each_currency_and_is_idempotent(store):
+    import io
+
+    from django.core.management import call_command
+
+    from loyalty.models import Reward, Tier
+    from loyalty.selectors import rules_by_store
+    from tests.factories import StoreFactory
+
+    euro = StoreFactory(code="SOF", currency="EUR", country="BG", time_zone="Europe/Sofia")
+    for _ in range(2):
+        call_command("load_demo_loyalty", stdout=io.StringIO())
+    rules = rules_by_store([store.pk, euro.pk])
+    assert rules[store.pk].points_per_unit == Decimal("0.001")  # a point per 1,000 UZS
+    assert rules[euro.pk].points_per_unit == Decimal("1")
+    # About 2 % back everywhere: 250 points are worth 2 % of what earned them.
+    for sid in (store.pk, euro.pk):
+        spend = Decimal(250) / rules[sid].points_per_unit
+        assert rules[sid].point_value * 250 == spend * Decimal("0.02")
+    assert Reward.objects.filter(store=store).count() == 4 and Tier.objects.count() == 2

@@ -105,3 +105,10 @@ def test_refresh_button_queues_the_task_after_commit(login, manager, store, djan
         response = login(manager).post(reverse("outreach:refresh"))
     assert response.status_code == 302 and "after=" in response["Location"]
     assert len(callbacks) == 1
+
+
+def test_the_customer_page_shows_segment_badges_with_the_reason(lapsed_regular, staff, login):
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    html = login(staff).get(lapsed_regular.get_absolute_url()).content.decode()
+    assert 'data-testid="segment-badges"' in html
+    assert "lapsed regular" in html and "usually every 7 days, 9 weeks since" in html

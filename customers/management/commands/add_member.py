@@ -16,7 +16,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from customers.models import Membership, Role, Store
+from customers.models import AuditEntry, Membership, Role, Store
+from customers.services import audit_record
 
 PASSWORD_ENV = "REGULARS_PASSWORD"
 
@@ -94,9 +95,19 @@ class Command(BaseCommand):
             user=user, store=store, defaults={"role": role, "is_active": True}
         )
         if not created and (membership.role != role or not membership.is_active):
+            before = membership.role
             membership.role = role
             membership.is_active = True
             membership.save(update_fields=["role", "is_active"])
+            audit_record(
+                actor=None, action=AuditEntry.Action.ROLE, target=user, store=store,
+                details={"from": before, "to": role, "via": "add_member"},
+            )  # fmt: skip
+        elif created:
+            audit_record(
+                actor=None, action=AuditEntry.Action.ROLE, target=user, store=store,
+                details={"from": "", "to": role, "via": "add_member"},
+            )  # fmt: skip
         return membership, created
 
     def _password(self, user) -> str:

@@ -271,6 +271,3 @@ class PendingCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope_key} · {self.customer_id}"
-
-
-from .notes_models import *  # noqa: E402,F401,F403

@@ -1,0 +1,280 @@
+"""Dashboard benchmark: p50/p95 of the manager dashboard against /healthz in the same run.
+
+    .venv/bin/python bench/dashboard.py --customers 50000 --tickets 20 --users 20 --duration 30
+
+What it does (bounded and self-stopping; everything on loopback):
+1. creates (or reuses with --reuse) the PostgreSQL database ``--db`` and migrates it;
+2. loads ``--customers`` customers over ``--stores`` stores with on average ``--tickets`` sales
+   each over two years (skewed: a few regulars, many one-timers) plus 10 % anonymous sales,
+   with set-based SQL;
+3. refreshes the dashboard tables (``manage.py refresh_dashboard --since all``) and times it;
+4. counts the queries of one dashboard page (Django test client, same database);
+5. starts gunicorn (``--workers``) and runs ``--users`` closed-loop clients for ``--duration``
+   seconds against /healthz, then the same against the dashboard for a store manager and for
+   the chain owner; prints p50/p95 and the ratio to /healthz; stops gunicorn.
+
+Run it twice with different ``--tickets`` to see whether p95 stays flat as history grows
+(the issue's target: p95 at 20M tickets ≤ 1.2 × p95 at 2M).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = str(ROOT / ".venv" / "bin" / "python")
+PASSWORD = "bench-password-1"
+
+
+def db_url(db: str) -> str:
+    return f"postgres://regulars:regulars@127.0.0.1:5432/{db}"
+
+
+def env_for(db: str) -> dict:
+    env = dict(os.environ)
+    env.update(
+        {"DATABASE_URL": db_url(db), "CELERY_BROKER_URL": "", "REDIS_URL": "", "DJANGO_SETTINGS_MODULE": "crm.settings"}
+    )
+    return env
+
+
+def manage(db: str, *args: str, capture: bool = False) -> str:
+    out = subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, env=env_for(db), check=True, capture_output=capture, text=True
+    )
+    return out.stdout if capture else ""
+
+
+def ensure_db(db: str, fresh: bool) -> None:
+    conn = psycopg2.connect(db_url("postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+        exists = cur.fetchone() is not None
+        if exists and fresh:
+            cur.execute(f'DROP DATABASE "{db}"')
+            exists = False
+        if not exists:
+            cur.execute(f'CREATE DATABASE "{db}"')
+    conn.close()
+    manage(db, "migrate", "-v", "0")
+
+
+def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
+    """Stores, customers and tickets with set-based SQL; returns row counts and seconds."""
+    t0 = time.perf_counter()
+    conn = psycopg2.connect(db_url(db))
+    with conn, conn.cursor() as cur:
+        for i in range(stores):
+            cur.execute(
+                "INSERT INTO customers_store (code, name, address, time_zone, currency, country, locale, margin,"
+                " created_at) VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, now())",
+                [f"B{i:02d}", f"Bench store {i}"],
+            )
+        cur.execute("SELECT array_agg(id ORDER BY id) FROM customers_store")
+        (store_ids,) = cur.fetchone()
+        cur.execute(
+            """
+            INSERT INTO customers_customer (first_name, last_name, email, phone, city, postal_address,
+                preferred_language, preferred_channel, home_store_id, card_number, details_missing, created_at)
+            SELECT 'First' || g, 'Last' || g, 'c' || g || '@bench.test', '+99890' || lpad(g::text, 7, '0'),
+                   'Toshkent', 'Street ' || g, 'uz', 'post', (%(stores)s::bigint[])[1 + g %% %(n)s],
+                   '2' || lpad(g::text, 12, '0'), false, now()
+            FROM generate_series(1, %(customers)s) g
+            """,
+            {"stores": store_ids, "n": len(store_ids), "customers": customers},
+        )
+        # Skewed visit counts (mean ≈ ``tickets``), each customer's visits spread evenly over the two
+        # years from a random phase; 10 % of sales happen in another store of the chain.
+        cur.execute(
+            """
+            INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, customer_id,
+                is_return, created_at)
+            SELECT CASE WHEN i %% 10 = 0 THEN (%(stores)s::bigint[])[1 + (c.id + i) %% %(n)s] ELSE c.home_store_id END,
+                   'C' || c.id || '-' || i,
+                   now() - make_interval(secs => ((c.id * 7919) %% 2592000 + i * (63072000 / k.n)) %% 63072000),
+                   round((5 + ((c.id * 31 + i * 17) %% 9500) / 100.0)::numeric, 2), 1, c.id, false, now()
+            FROM customers_customer c
+            CROSS JOIN LATERAL (SELECT 1 + (c.id * 2654435761 %% (2 * %(tickets)s - 1))::int AS n) k
+            CROSS JOIN LATERAL generate_series(1, k.n) i
+            """,
+            {"stores": store_ids, "n": len(store_ids), "tickets": tickets},
+        )
+        cur.execute(
+            """
+            INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, is_return, created_at)
+            SELECT (%(stores)s::bigint[])[1 + g %% %(n)s], 'A' || g,
+                   now() - make_interval(secs => ((g * 7919) %% (730 * 86400))), 12.50, 1, false, now()
+            FROM generate_series(1, %(anon)s) g
+            """,
+            {"stores": store_ids, "n": len(store_ids), "anon": customers * tickets // 10},
+        )
+        cur.execute("SELECT count(*) FROM customers_purchaseticket")
+        (n_tickets,) = cur.fetchone()
+    with conn.cursor() as cur:
+        conn.autocommit = True
+        cur.execute("VACUUM ANALYZE")
+    conn.close()
+    return {"customers": customers, "tickets": n_tickets, "seconds": time.perf_counter() - t0}
+
+
+def users(db: str) -> None:
+    """A manager of the first store and a chain owner, password ``PASSWORD``."""
+    code = f"""
+from django.contrib.auth import get_user_model
+from customers.models import Membership, Role, Store
+User = get_user_model()
+first = Store.objects.order_by("id").first()
+for name, role, store in (("bench.manager", Role.MANAGER, first), ("bench.owner", Role.OWNER, None)):
+    u, _ = User.objects.get_or_create(username=name)
+    u.set_password("{PASSWORD}"); u.save()
+    Membership.objects.get_or_create(user=u, store=store, defaults={{"role": role}})
+"""
+    manage(db, "shell", "-c", code)
+
+
+def query_count(db: str, username: str, params: str) -> int:
+    code = f"""
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+import time
+from django.core.cache import cache
+c = Client(); c.force_login(get_user_model().objects.get(username="{username}"))
+cache.clear()
+t = time.perf_counter()
+c.get("/dashboard/?{params}")
+print("cold page ms", round((time.perf_counter() - t) * 1000))
+with CaptureQueriesContext(connection) as ctx:
+    r = c.get("/dashboard/?{params}")
+assert r.status_code == 200, r.status_code
+print(len(ctx.captured_queries))
+"""
+    lines = manage(db, "shell", "-c", code, capture=True).strip().splitlines()
+    print("  " + next(line for line in lines if line.startswith("cold page ms")), f"({username})")
+    return int(lines[-1])
+
+
+def login_cookies(base: str, username: str) -> dict:
+    s = requests.Session()
+    s.get(f"{base}/accounts/login/", timeout=10)
+    r = s.post(
+        f"{base}/accounts/login/",
+        data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+        headers={"Referer": f"{base}/accounts/login/"},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return s.cookies.get_dict()
+
+
+def hammer(url: str, cookies: dict, *, users_n: int, duration: float) -> dict:
+    """``users_n`` closed-loop clients for ``duration`` seconds; latencies in ms."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + duration
+
+    def user():
+        s = requests.Session()
+        s.cookies.update(cookies)
+        mine = []
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            r = s.get(url, timeout=30)
+            mine.append((time.perf_counter() - t) * 1000)
+            if r.status_code != 200:
+                errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=user) for _ in range(users_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    q = statistics.quantiles(latencies, n=100)
+    return {"n": len(latencies), "p50": q[49], "p95": q[94], "errors": errors[0], "rps": len(latencies) / duration}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--db", default="regulars_bench_dashboard")
+    ap.add_argument("--customers", type=int, default=50_000)
+    ap.add_argument("--tickets", type=int, default=20, help="Mean sales per customer over two years.")
+    ap.add_argument("--stores", type=int, default=5)
+    ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--duration", type=float, default=30)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--reuse", action="store_true", help="Keep the database and its data from a previous run.")
+    args = ap.parse_args()
+
+    ensure_db(args.db, fresh=not args.reuse)
+    if not args.reuse:
+        print("load:", load(args.db, customers=args.customers, tickets=args.tickets, stores=args.stores), flush=True)
+        t0 = time.perf_counter()
+        manage(args.db, "refresh_dashboard", "--since", "all")
+        print(f"refresh_dashboard --since all: {time.perf_counter() - t0:.1f} s", flush=True)
+        users(args.db)
+    params = "start=2026-08-01&end=2026-10-31"
+    print("queries per dashboard page (manager):", query_count(args.db, "bench.manager", params))
+    print("queries per dashboard page (owner, chain):", query_count(args.db, "bench.owner", params))
+
+    base = f"http://127.0.0.1:{args.port}"
+    server = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "crm.wsgi",
+            "-b",
+            f"127.0.0.1:{args.port}",
+            "-w",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env={**env_for(args.db), "DEBUG": "false"},
+    )
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        manager, owner = login_cookies(base, "bench.manager"), login_cookies(base, "bench.owner")
+        results = {
+            "healthz": hammer(f"{base}/healthz", {}, users_n=args.users, duration=args.duration),
+            "dashboard (manager, one store, 92 days)": hammer(
+                f"{base}/dashboard/?{params}", manager, users_n=args.users, duration=args.duration
+            ),
+            "dashboard (owner, chain, 92 days)": hammer(
+                f"{base}/dashboard/?{params}", owner, users_n=args.users, duration=args.duration
+            ),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    base_p95 = results["healthz"]["p95"]
+    print(f"\n{'page':45} {'requests':>8} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} errors")
+    for name, r in results.items():
+        print(
+            f"{name:45} {r['n']:8d} {r['rps']:7.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p95'] / base_p95:11.1f} "
+            f"{r['errors']}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

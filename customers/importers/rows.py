@@ -1,0 +1,330 @@
+"""Row-level validation of POS tickets: one row of strings in, one typed row (or reasons) out.
+
+Shared by the CSV importer and the REST API, so both accept exactly the same
+values. Only what one row can tell is checked here; rules that need other rows
+(a ticket twice with different content, a return of an unknown ticket) are
+checked set-based by the engines once every row is staged.
+
+The hot loop of a million-row import runs through :meth:`RowParser.parse`: it
+works on plain tuples and pre-compiled regexes and creates no Decimal.
+"""
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+
+from ..phones import phone_normalise
+
+COLUMNS = (
+    "store",
+    "ticket",
+    "purchased_at",
+    "total",
+    "items",
+    "customer_card",
+    "customer_email",
+    "customer_phone",
+    "staff",
+    "return_of",
+)
+REQUIRED = ("store", "ticket", "purchased_at", "total")
+(C_STORE, C_TICKET, C_AT, C_TOTAL, C_ITEMS, C_CARD, C_EMAIL, C_PHONE, C_STAFF, C_RETURN_OF) = range(len(COLUMNS))
+
+# A parsed row is a plain tuple (a million of them stream through here).
+(R_LINE, R_STORE, R_NUMBER, R_AT, R_TOTAL, R_ITEMS, R_CARD, R_EMAIL, R_PHONE, R_STAFF, R_RETURN_OF, R_IS_RETURN) = (
+    range(12)
+)
+# (line, store_id, number, purchased_at, total_str, items, card, email, phone, staff_id, return_of, is_return)
+Row = tuple
+
+MAX_KEPT_ISSUES = 100_000
+"""Issues kept in full; beyond this only the count grows (a file that bad is the wrong file)."""
+
+_AMOUNT = re.compile(r"^([+-]?)(\d{1,10})(?:\.(\d{1,2}))?$")
+_ITEMS = re.compile(r"^\d{1,6}$")
+_CARD = re.compile(r"^[0-9A-Za-z]{1,20}$")
+_EMAIL = re.compile(r"^[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]+\.[^@\s,;<>\".]{2,}$")
+_NUMBER_BAD = re.compile(r"[\x00-\x1f\x7f]")
+OLDEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One refused value (or a warning): where it is and why, in words a shop manager understands."""
+
+    line: int
+    column: str
+    message: str
+    level: str = "error"
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    id: int
+    code: str
+    tz: dt.tzinfo
+    country: str
+
+
+@lru_cache(maxsize=65536)
+def _phone(raw: str, region: str) -> str | None:
+    return phone_normalise(raw, region=region)
+
+
+class RowParser:
+    """Validates rows and keeps the reasons; yields typed rows for the valid ones."""
+
+    def __init__(
+        self,
+        *,
+        stores: dict[str, StoreInfo],
+        allowed_store_ids: set[int] | None,
+        now: dt.datetime,
+    ):
+        self.stores = stores
+        self.allowed = allowed_store_ids
+        self.latest = now + dt.timedelta(days=1)  # a till clock a little ahead is fine; next week is not
+        self.errors: list[RowIssue] = []
+        self.warnings: list[RowIssue] = []
+        self.error_count = 0
+        self.rows_read = 0
+        self.rows_refused = 0
+        self.comma_decimals = 0
+        self.point_decimals = 0
+        self.store_ids: set[int] = set()
+        # Loaded up front: no query may run while COPY is streaming these rows on the same connection.
+        self._staff: dict[str, int] = dict(
+            get_user_model()._default_manager.filter(is_active=True).values_list("username", "pk")
+        )
+        self._unknown_staff: set[str] = set()
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _error(self, line: int, column: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_KEPT_ISSUES:
+            self.errors.append(RowIssue(line, column, message))
+
+    def add_errors(self, issues: Iterable[RowIssue]) -> None:
+        for issue in issues:
+            self._error(issue.line, issue.column, issue.message)
+
+    @property
+    def decimal_mark(self) -> str:
+        return "," if self.comma_decimals > self.point_decimals else "."
+
+    def _staff_id(self, username: str, line: int) -> int | None:
+        user_id = self._staff.get(username)
+        if user_id is None and username not in self._unknown_staff:
+            self._unknown_staff.add(username)
+            if len(self.warnings) < MAX_KEPT_ISSUES:
+                self.warnings.append(
+                    RowIssue(
+                        line,
+                        "staff",
+                        _("No active user is called “%(name)s”; the tickets are imported without a server.")
+                        % {"name": username[:40]},
+                        level="warning",
+                    )
+                )
+        return user_id
+
+    # -- one row ------------------------------------------------------------------------
+    def parse(self, line: int, v: list[str]) -> Row | None:
+        """The typed row for the values ``v`` (aligned with COLUMNS, stripped strings), or None if refused."""
+        self.rows_read += 1
+        before = self.error_count
+        err = self._error
+
+        # store
+        store = None
+        code = v[C_STORE].upper()
+        if not code:
+            err(line, "store", _("The store code is missing."))
+        else:
+            store = self.stores.get(code)
+            if store is None:
+                err(line, "store", _("Unknown store code “%(code)s”.") % {"code": code[:20]})
+            elif self.allowed is not None and store.id not in self.allowed:
+                err(line, "store", _("You may not import tickets for store %(code)s.") % {"code": code})
+                store = None
+
+        # ticket number
+        number = v[C_TICKET]
+        if not number:
+            err(line, "ticket", _("The ticket number is missing."))
+        elif len(number) > 64 or _NUMBER_BAD.search(number):
+            err(line, "ticket", _("A ticket number has at most 64 printable characters."))
+
+        # purchased_at
+        at = None
+        raw_at = v[C_AT]
+        if not raw_at:
+            err(line, "purchased_at", _("The purchase date and time are missing."))
+        else:
+            try:
+                at = dt.datetime.fromisoformat(raw_at)
+            except ValueError:
+                err(line, "purchased_at", _("“%(value)s” is not an ISO 8601 date and time.") % {"value": raw_at[:40]})
+            else:
+                if at.tzinfo is None:  # local time of the store (None: the store was refused already)
+                    at = at.replace(tzinfo=store.tz) if store is not None else None
+                if at is not None:
+                    if at > self.latest:
+                        err(line, "purchased_at", _("The purchase is in the future; check the till's clock."))
+                        at = None
+                    elif at < OLDEST:
+                        err(line, "purchased_at", _("The purchase is before the year 2000; check the date."))
+                        at = None
+
+        # total
+        total = None
+        is_negative = False
+        raw_total = v[C_TOTAL]
+        if not raw_total:
+            err(line, "total", _("The total is missing."))
+        else:
+            amount = raw_total
+            if " " in amount or "\u00a0" in amount:
+                amount = amount.replace(" ", "").replace("\u00a0", "")
+            comma, point = amount.rfind(","), amount.rfind(".")
+            if comma >= 0:
+                if comma > point:  # decimal comma; points (if any) group thousands
+                    amount = amount.replace(".", "").replace(",", ".")
+                    self.comma_decimals += 1
+                else:  # decimal point; commas group thousands
+                    amount = amount.replace(",", "")
+                    self.point_decimals += 1
+            elif point >= 0:
+                self.point_decimals += 1
+            m = _AMOUNT.match(amount)
+            if m is None:
+                err(
+                    line,
+                    "total",
+                    _("“%(value)s” is not an amount (use digits, one decimal mark and at most two decimals).")
+                    % {"value": raw_total[:40]},
+                )
+            else:
+                total = amount
+                is_negative = m.group(1) == "-" and (m.group(2).strip("0") != "" or (m.group(3) or "").strip("0") != "")
+
+        # items
+        items = 1
+        raw_items = v[C_ITEMS]
+        if raw_items:
+            if _ITEMS.match(raw_items):
+                items = int(raw_items)
+            else:
+                err(line, "items", _("“%(value)s” is not a number of items.") % {"value": raw_items[:20]})
+
+        # customer keys
+        card = v[C_CARD]
+        if card:
+            if " " in card:
+                card = card.replace(" ", "")
+            if not _CARD.match(card):
+                err(line, "customer_card", _("A card number has 1 to 20 letters or digits."))
+        email = v[C_EMAIL]
+        if email:
+            email = email.lower()
+            if len(email) > 254 or not _EMAIL.match(email):
+                err(line, "customer_email", _("This is not an email address."))
+        phone = v[C_PHONE]
+        if phone and store is not None:
+            normalised = _phone(phone, store.country)
+            if normalised is None:
+                err(
+                    line,
+                    "customer_phone",
+                    _("This is not a phone number we can read for %(country)s.") % {"country": store.country},
+                )
+            else:
+                phone = normalised
+
+        # return
+        return_of = v[C_RETURN_OF]
+        if return_of:
+            if len(return_of) > 64 or _NUMBER_BAD.search(return_of):
+                err(line, "return_of", _("A ticket number has at most 64 printable characters."))
+            elif return_of == number:
+                err(line, "return_of", _("A ticket cannot be the return of itself."))
+            elif total is not None and total[0] != "-" and not _is_zero(total):
+                err(line, "total", _("A return's total must be negative (or zero)."))
+
+        if self.error_count != before:
+            self.rows_refused += 1
+            return None
+
+        staff_id = self._staff_id(v[C_STAFF], line) if v[C_STAFF] else None
+        self.store_ids.add(store.id)
+        return (
+            line,
+            store.id,
+            number,
+            at,
+            total,
+            items,
+            card,
+            email,
+            phone,
+            staff_id,
+            return_of,
+            is_negative or bool(return_of),
+        )
+
+    def parse_all(
+        self,
+        rows: Iterable[tuple[int, list[str]]],
+        *,
+        progress: Callable[[int], None] | None = None,
+        every: int = 10_000,
+    ) -> Iterator[Row]:
+        """Yield the valid rows of ``rows`` ((line, values) pairs); reasons for the others pile up on self."""
+        parse = self.parse
+        count = 0
+        for line, values in rows:
+            row = parse(line, values)
+            count += 1
+            if progress is not None and count % every == 0:
+                progress(count)
+            if row is not None:
+                yield row
+        if progress is not None:
+            progress(count)
+
+
+def _is_zero(amount: str) -> bool:
+    return amount.lstrip("+-").replace(".", "").strip("0") == ""
+
+
+def stores_index() -> dict[str, StoreInfo]:
+    """Every store by code, with what parsing needs (time zone, phone region)."""
+    from ..models import Store
+
+    return {
+        s.code.upper(): StoreInfo(id=s.pk, code=s.code, tz=s.tz, country=s.country)
+        for s in Store.objects.only("pk", "code", "time_zone", "country")
+    }
+
+
+def conflict_issue(line: int, first: int, number: str) -> RowIssue:
+    return RowIssue(
+        line,
+        "ticket",
+        _("Ticket %(number)s appears again with different content (first on line %(first)s).")
+        % {"number": number[:64], "first": first},
+    )
+
+
+def unknown_original_issue(line: int, number: str) -> RowIssue:
+    return RowIssue(
+        line,
+        "return_of",
+        _("No sale numbered %(number)s in this store, neither in this file nor already imported.")
+        % {"number": number[:64]},
+    )

@@ -1,0 +1,186 @@
+"""The ticket import service: rows in, tickets (and details-missing customers) out, all or nothing.
+
+One function, :func:`tickets_import`, serves the CSV importer (web upload and
+CLI) and the REST API, so a row means the same everywhere:
+
+1. every row is parsed and validated on its own (rows.py) while it streams
+   into a staging area (COPY into a temporary table on PostgreSQL);
+2. checks across rows run set-based: a ticket number repeated with different
+   content, a return of a ticket that does not exist;
+3. any refused row and no ``skip_invalid`` → the transaction rolls back:
+   nothing is committed, every reason is reported;
+4. otherwise duplicates (within the file, or already imported) are dropped,
+   customers are matched by card, then email, then phone (unknown ones are
+   created with ``details_missing``), and the tickets are inserted in one
+   statement per kind (sales, then returns linked to their original);
+5. after commit, ``customer_created`` and ``tickets_created`` are sent.
+"""
+
+import datetime as dt
+import logging
+import time
+from array import array
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+
+from ..importers_tasks import tickets_announce_task
+from ..signals import send_customer_created, send_tickets_created
+from .engine_orm import OrmEngine
+from .engine_pg import PostgresEngine
+from .rows import RowIssue, RowParser, stores_index
+
+logger = logging.getLogger(__name__)
+
+SIGNAL_CHUNK = 10_000
+ANNOUNCE_INLINE_MAX = 10_000
+"""An import with more new tickets + customers than this sends its signals from Celery tasks (one per chunk)."""
+KEEP_TICKET_IDS = 10_000
+"""Up to this many new ticket ids are also handed back in ``ImportOutcome.ticket_ids`` (the API's batches)."""
+Progress = Callable[[str, int], None]
+
+
+@dataclass
+class ImportOutcome:
+    """What an import did (or, for a dry run or a refused file, would do for the good rows)."""
+
+    rows: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    customers_created: int = 0
+    error_count: int = 0
+    errors: list[RowIssue] = field(default_factory=list)
+    warnings: list[RowIssue] = field(default_factory=list)
+    committed: bool = False
+    decimal_mark: str = "."
+    store_ids: set[int] = field(default_factory=set)
+    ticket_ids: array = field(default_factory=lambda: array("q"))
+    engine: str = ""
+    refused: int = 0  # rows refused (a row with two bad columns counts once)
+
+
+class _Rollback(Exception):
+    pass
+
+
+def engine_for(name: str | None = None):
+    """The staging engine: PostgreSQL's COPY path, or the ORM path (SQLite, or forced with ``name="orm"``)."""
+    if name == "orm" or (name is None and connection.vendor != "postgresql"):
+        return OrmEngine()
+    return PostgresEngine()
+
+
+def tickets_import(
+    *,
+    rows: Iterable[tuple[int, list[str]]],
+    now: dt.datetime,
+    allowed_store_ids: set[int] | None = None,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    source: str = "import",
+    engine: str | None = None,
+    progress: Progress | None = None,
+) -> ImportOutcome:
+    """Import ``rows`` ((line, values aligned with rows.COLUMNS) pairs) as purchase tickets.
+
+    ``allowed_store_ids`` limits the stores rows may name (None: any store).
+    With ``dry_run`` everything runs and is rolled back, so the outcome predicts
+    what importing the good rows would do. ``source`` is passed to
+    ``customer_created`` ("import" or "api").
+    """
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def report(phase: str, done: int) -> None:
+        if phase not in timings:
+            timings[phase] = round(time.perf_counter() - started, 2)
+        if progress is not None:
+            progress(phase, done)
+
+    parser = RowParser(stores=stores_index(), allowed_store_ids=allowed_store_ids, now=now)
+    eng = engine_for(engine)
+    outcome = ImportOutcome(engine=eng.name)
+    try:
+        with transaction.atomic():
+            eng.stage(parser.parse_all(rows, progress=lambda n: report("reading", n)))
+            outcome.rows = parser.rows_read
+            report("checking", parser.rows_read)
+            conflicts = eng.conflicts()
+            eng.drop_lines([i.line for i in conflicts])
+            orphans = eng.unknown_originals()
+            eng.drop_lines([i.line for i in orphans])
+            parser.add_errors(conflicts)
+            parser.add_errors(orphans)
+            outcome.errors = sorted(parser.errors, key=lambda i: (i.line, i.column))
+            outcome.warnings = parser.warnings
+            outcome.error_count = parser.error_count
+            outcome.decimal_mark = parser.decimal_mark
+            outcome.store_ids = parser.store_ids
+            outcome.refused = parser.rows_refused + len(conflicts) + len(orphans)
+            if parser.error_count and not (skip_invalid or dry_run):
+                raise _Rollback
+            valid = eng.staged - len(conflicts) - len(orphans)
+            report("customers", parser.rows_read)
+            eng.drop_duplicates()
+            eng.customers_resolve()
+            report("inserting", parser.rows_read)
+            eng.tickets_insert()
+            outcome.inserted = eng.inserted
+            outcome.duplicates = valid - outcome.inserted
+            outcome.customers_created = eng.customers_created
+            if outcome.inserted <= KEEP_TICKET_IDS:  # the API answers with them (batches of ≤ 1,000)
+                for chunk in eng.id_chunks("t", SIGNAL_CHUNK):
+                    outcome.ticket_ids.extend(chunk)
+            report("inserted", parser.rows_read)
+            if dry_run or (parser.error_count and not skip_invalid):
+                raise _Rollback
+            transaction.on_commit(lambda: _announce(eng, source))
+            outcome.committed = True
+    except _Rollback:
+        outcome.committed = False
+    finally:
+        eng.close()
+        if not outcome.committed:
+            eng.discard()
+    logger.info(
+        "tickets import engine=%s rows=%s inserted=%s duplicates=%s errors=%s customers_created=%s committed=%s "
+        "phases=%s total=%.2fs",
+        outcome.engine,
+        outcome.rows,
+        outcome.inserted,
+        outcome.duplicates,
+        outcome.error_count,
+        outcome.customers_created,
+        outcome.committed,
+        timings,
+        time.perf_counter() - started,
+    )
+    return outcome
+
+
+def _announce(eng, source: str) -> None:
+    """After commit: tell loyalty and segmentation (ids only, in chunks read back from the database).
+
+    A small import (the API's batches, a day's file) sends the signals here. A big one hands
+    each chunk to a Celery task instead: the receivers (loyalty earns points ticket by ticket)
+    then run in the workers, in parallel, and the import is done once its rows are committed.
+    With eager Celery (no broker) the tasks run right here, in order, as before.
+    """
+    started = time.perf_counter()
+    queued = eng.inserted + eng.customers_created > ANNOUNCE_INLINE_MAX
+    try:
+        for chunk in eng.id_chunks("c", SIGNAL_CHUNK):
+            if queued:
+                tickets_announce_task.delay(customer_ids=chunk, source=source)
+            else:
+                for customer_id in chunk:
+                    send_customer_created(customer_id, source)
+        for chunk in eng.id_chunks("t", SIGNAL_CHUNK):
+            if queued:
+                tickets_announce_task.delay(ticket_ids=chunk, source=source)
+            else:
+                send_tickets_created(chunk)
+    finally:
+        eng.discard()
+    logger.info("tickets import signals %s in %.2fs", "queued" if queued else "sent", time.perf_counter() - started)

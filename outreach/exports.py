@@ -1,0 +1,436 @@
+"""Owner exports of customer lists: CSV (streamed), XLSX (background, write-only) and PDF.
+
+One row source feeds every format: ``export_rows`` walks the list with a server-side cursor
+in chunks of ``CHUNK`` customers and enriches each chunk with a fixed number of queries
+(customer file, the staff member who served them most, interests, loyalty), so memory does
+not grow with the list.
+
+Safety:
+- a text cell starting with ``=``, ``+``, ``-``, ``@``, tab, CR or LF is neutralised with a
+  leading apostrophe, in CSV and in XLSX; in XLSX every text cell is also typed as a string,
+  so openpyxl never writes a formula (numbers and dates we compute stay numbers and dates);
+- owners only (the views), and every export is audited with its filter and row count, never
+  personal data.
+
+Lists ("segments"):
+- ``best``: customers ranked by visits (not money: DOMAIN.md) over the 12 calendar months up to
+  the month of ``as_of``, then by tickets and spend; ``top`` keeps the first N;
+- ``all``: everyone who bought in that window, in the same order.
+The segmentation tables (issue 5) plug in here as more entries of ``SEGMENTS``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import islice
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Count, Max, QuerySet, Sum
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Customer, PurchaseTicket
+from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
+
+from .analytics_dashboard import TZ_MARGIN, month_start, next_month
+from .models import CustomerMonth, ExportJob
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000
+XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
+PDF_MAX_ROWS = 2000
+WINDOW_MONTHS = 12
+
+SEGMENT_CHOICES = [
+    ("best", _("Best customers (most visits in the last 12 months)")),
+    ("all", _("Everyone who bought in the last 12 months")),
+]
+FORMAT_CHOICES = [("xlsx", _("Excel (XLSX)")), ("csv", _("CSV")), ("pdf", _("PDF"))]
+
+COLUMNS = [
+    ("card", _("Card")),
+    ("name", _("Name")),
+    ("email", _("Email")),
+    ("phone", _("Phone")),
+    ("postal_address", _("Postal address")),
+    ("home_store", _("Home store")),
+    ("visits", _("Visits (12 months)")),
+    ("tickets", _("Tickets")),
+    ("last_visit", _("Last visit")),
+    ("average_ticket", _("Average ticket")),
+    ("total_spend", _("Total spend")),
+    ("points", _("Points")),
+    ("tier", _("Tier")),
+    ("served_most_by", _("Served most by")),
+    ("interests", _("Interests")),
+]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """What to export. ``store_ids`` is the scope (visits at these stores); codes are for the audit."""
+
+    segment: str
+    top: int | None
+    store_ids: tuple[int, ...]
+    as_of: dt.date
+    store_codes: tuple[str, ...] = ()
+
+    @property
+    def window(self) -> tuple[dt.date, dt.date]:
+        """First and last month (first days) of the window."""
+        last = month_start(self.as_of)
+        first = last
+        for _i in range(WINDOW_MONTHS - 1):
+            first = month_start(first - dt.timedelta(days=1))
+        return first, last
+
+    def details(self) -> dict:
+        """The filter as the audit log and the job row keep it: codes and numbers, no personal data."""
+        first, last = self.window
+        return {
+            "segment": self.segment,
+            "top": self.top,
+            "stores": list(self.store_codes) or "all",
+            "as_of": self.as_of.isoformat(),
+            "window": [first.isoformat(), last.isoformat()],
+        }
+
+
+# --- The list -------------------------------------------------------------------------------------
+
+
+def _window_months(request: ExportRequest) -> QuerySet:
+    first, last = request.window
+    return CustomerMonth.objects.filter(store_id__in=request.store_ids, month__gte=first, month__lte=last)
+
+
+def _best(request: ExportRequest) -> QuerySet:
+    return (
+        _window_months(request)
+        .filter(visits__gt=0)
+        .values("customer_id")
+        .annotate(
+            visits=Sum("visits"),
+            tickets=Sum("tickets"),
+            spend=Sum("revenue"),
+            last_visit=Max("last_day"),
+        )
+        .order_by("-visits", "-tickets", "-spend", "customer_id")
+    )
+
+
+SEGMENTS: dict[str, Callable[[ExportRequest], QuerySet]] = {"best": _best, "all": _best}
+
+
+def export_queryset(request: ExportRequest) -> QuerySet:
+    """The list's aggregate rows (customer_id, visits, tickets, spend, last_visit), in order."""
+    qs = SEGMENTS[request.segment](request)
+    return qs[: request.top] if request.top else qs
+
+
+def export_rows_count(*, request: ExportRequest) -> int:
+    """How many customers the list holds (one query)."""
+    total = _window_months(request).filter(visits__gt=0).values("customer_id").distinct().count()
+    return min(total, request.top) if request.top else total
+
+
+def consented_contacts(customer_rows: Iterable[Customer]) -> dict[int, dict[str, str]]:
+    """The contact details each customer agreed to be reached on: email, phone, postal address.
+
+    The one place that decides which contact fields leave the building: a field is
+    exported only with its channel's consent, and nothing at all for a customer who
+    asked not to be contacted or was erased.
+    """
+    out = {}
+    for c in customer_rows:
+        blocked = c.do_not_contact or c.erased_at is not None
+        out[c.pk] = {
+            "email": c.email if c.consent_email and not blocked else "",
+            "phone": c.phone if c.consent_sms and not blocked else "",
+            "postal_address": c.postal_address if c.consent_post and not blocked else "",
+        }
+    return out
+
+
+def customer_interests(customer_ids: list[int]) -> dict[int, str]:
+    """Interests (the customer file's tags), joined with commas; empty before tags exist."""
+    try:
+        through = Customer._meta.get_field("tags").remote_field.through
+    except Exception:  # noqa: BLE001 - FieldDoesNotExist until the customer file's tags merge
+        return {}
+    out: dict[int, list[str]] = {}
+    for customer_id, name in through.objects.filter(customer_id__in=customer_ids).values_list(
+        "customer_id", "tag__name"
+    ):
+        out.setdefault(customer_id, []).append(name)
+    return {k: ", ".join(sorted(v)) for k, v in out.items()}
+
+
+def loyalty_columns(customer_ids: list[int]) -> dict[int, tuple[int | None, str]]:
+    """Points balance and tier name per customer (one query)."""
+    from loyalty.models import Account
+
+    return {
+        row["customer_id"]: (row["balance"], row["tier__name"] or "")
+        for row in Account.objects.filter(customer_id__in=customer_ids).values("customer_id", "balance", "tier__name")
+    }
+
+
+def _served_most_by(request: ExportRequest, customer_ids: list[int]) -> dict[int, str]:
+    """The staff member who rang most of each customer's sales in the window (one query)."""
+    first, last = request.window
+    lo = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC) - TZ_MARGIN
+    hi = dt.datetime.combine(next_month(last), dt.time.min, tzinfo=dt.UTC) + TZ_MARGIN
+    best: dict[int, tuple[int, str]] = {}
+    rows = (
+        PurchaseTicket.objects.filter(
+            customer_id__in=customer_ids,
+            store_id__in=request.store_ids,
+            is_return=False,
+            served_by__isnull=False,
+            purchased_at__gte=lo,
+            purchased_at__lt=hi,
+        )
+        .values("customer_id", "served_by__username", "served_by__first_name", "served_by__last_name")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for r in rows:
+        name = f"{r['served_by__first_name']} {r['served_by__last_name']}".strip() or r["served_by__username"]
+        current = best.get(r["customer_id"])
+        if current is None or (r["n"], name) > current:
+            best[r["customer_id"]] = (r["n"], name)
+    return {k: v[1] for k, v in best.items()}
+
+
+def _chunks(iterable: Iterable, size: int) -> Iterator[list]:
+    it = iter(iterable)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def export_rows(*, request: ExportRequest, limit: int | None = None) -> Iterator[dict]:
+    """The list's rows as dicts keyed like ``COLUMNS``, streamed chunk by chunk."""
+    qs = export_queryset(request)
+    if limit is not None:
+        qs = qs[:limit]
+    for chunk in _chunks(qs.iterator(chunk_size=CHUNK), CHUNK):
+        ids = [r["customer_id"] for r in chunk]
+        customers = {c.pk: c for c in Customer.objects.filter(pk__in=ids).select_related("home_store")}
+        contacts = consented_contacts(customers.values())
+        staff = _served_most_by(request, ids)
+        interests = customer_interests(ids)
+        loyalty = loyalty_columns(ids)
+        for r in chunk:
+            c = customers.get(r["customer_id"])
+            if c is None:  # erased between the two reads
+                continue
+            contact = contacts.get(c.pk, {})
+            points, tier = loyalty.get(c.pk, (None, ""))
+            yield {
+                "card": c.card_number,
+                "name": c.full_name,
+                "email": contact.get("email", ""),
+                "phone": contact.get("phone", ""),
+                "postal_address": contact.get("postal_address", ""),
+                "home_store": c.home_store.code,
+                "visits": r["visits"],
+                "tickets": r["tickets"],
+                "last_visit": r["last_visit"],
+                "average_ticket": (r["spend"] / r["tickets"]).quantize(Decimal("0.01")) if r["tickets"] else None,
+                "total_spend": r["spend"],
+                "points": points,
+                "tier": tier,
+                "served_most_by": staff.get(c.pk, ""),
+                "interests": interests.get(c.pk, ""),
+            }
+
+
+# --- Formats --------------------------------------------------------------------------------------
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value) if not isinstance(value, str) else neutralise(value)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_stream(*, request: ExportRequest) -> Iterator[str]:
+    """CSV lines, header first; a generator for StreamingHttpResponse (constant memory)."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # BOM: Excel opens UTF-8 names correctly
+    yield writer.writerow([str(label) for _key, label in COLUMNS])
+    for row in export_rows(request=request):
+        yield writer.writerow([_cell_text(row[key]) for key, _label in COLUMNS])
+
+
+def xlsx_write(*, request: ExportRequest, path: Path, progress: Callable[[int], None] | None = None) -> int:
+    """Write the list to ``path`` with openpyxl in write-only mode; return the rows written.
+
+    At most ``XLSX_MAX_ROWS`` rows (Excel's limit). Text cells are neutralised and typed as
+    strings, so no cell is ever a formula.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=str(_("Customers"))[:31])
+    bold = Font(bold=True)
+    header = []
+    for _key, label in COLUMNS:
+        cell = WriteOnlyCell(ws, value=str(label))
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+
+    def cell(value):
+        if isinstance(value, str):
+            c = WriteOnlyCell(ws, value=neutralise(value))
+            c.data_type = "s"  # never "f": openpyxl would write "=…" as a live formula
+            return c
+        return value
+
+    written = 0
+    for row in export_rows(request=request, limit=XLSX_MAX_ROWS):
+        ws.append([cell(row[key]) for key, _label in COLUMNS])
+        written += 1
+        if progress and written % 1000 == 0:
+            progress(written)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return written
+
+
+def pdf_render(*, request: ExportRequest) -> tuple[bytes, int]:
+    """A printable list (WeasyPrint, lean CSS), at most ``PDF_MAX_ROWS`` rows."""
+    from django.template.loader import render_to_string
+    from weasyprint import HTML
+
+    total = export_rows_count(request=request)
+    rows = list(export_rows(request=request, limit=PDF_MAX_ROWS))
+    html = render_to_string(
+        "outreach/exports/list_pdf.html",
+        {
+            "rows": rows,
+            "columns": COLUMNS,
+            "request": request,
+            "segment_label": dict(SEGMENT_CHOICES).get(request.segment, request.segment),
+            "truncated": total > len(rows),
+            "total": total,
+        },
+    )
+    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf(), len(rows)
+
+
+def export_filename(request: ExportRequest, fmt: str) -> str:
+    where = "-".join(request.store_codes) or "all"
+    top = f"-top{request.top}" if request.top else ""
+    return f"customers-{request.segment}{top}-{where}-{request.as_of.isoformat()}.{fmt}"
+
+
+# --- Audit and background jobs --------------------------------------------------------------------
+
+
+def export_audit(*, actor, request: ExportRequest, fmt: str, rows: int):
+    """One audit entry per export: who (actor), when (the row's time), the filter and the row count."""
+    from customers.services import audit_record
+
+    return audit_record(
+        actor=actor, action="export", details={"filter": request.details(), "format": fmt, "rows": rows}
+    )
+
+
+def export_job_start(*, by, request: ExportRequest) -> ExportJob:
+    """Record an XLSX export and queue it after commit."""
+    from django.db import transaction
+
+    from .tasks_dashboard import export_xlsx_task
+
+    job = ExportJob.objects.create(
+        requested_by=by,
+        format="xlsx",
+        filter={**request.details(), "store_ids": list(request.store_ids)},
+    )
+    transaction.on_commit(lambda: export_xlsx_task.delay(job.pk))
+    return job
+
+
+def job_path(job: ExportJob) -> Path:
+    return Path(settings.MEDIA_ROOT) / job.file
+
+
+def _request_from_job(job: ExportJob) -> ExportRequest:
+    f = job.filter
+    return ExportRequest(
+        segment=f["segment"],
+        top=f.get("top"),
+        store_ids=tuple(f["store_ids"]),
+        store_codes=tuple(f["stores"]) if isinstance(f["stores"], list) else (),
+        as_of=dt.date.fromisoformat(f["as_of"]),
+    )
+
+
+def export_job_run(*, job_id: int, now: dt.datetime) -> ExportJob:
+    """Build an export job's XLSX file with progress; idempotent (a finished job is left alone)."""
+    job = ExportJob.objects.select_related("requested_by").get(pk=job_id)
+    if job.status == ExportJob.Status.DONE:
+        return job
+    request = _request_from_job(job)
+    total = export_rows_count(request=request)
+    job.rows_total = min(total, XLSX_MAX_ROWS)
+    job.rows_done = 0
+    job.status = ExportJob.Status.RUNNING
+    job.message = (
+        str(
+            _(
+                "Excel holds at most 1,048,576 rows: the file has the first %(n)s of %(total)s customers. "
+                "Export CSV for the whole list."
+            )
+        )
+        % {"n": f"{XLSX_MAX_ROWS:,}", "total": f"{total:,}"}
+        if total > XLSX_MAX_ROWS
+        else ""
+    )
+    job.save(update_fields=["rows_total", "rows_done", "status", "message"])
+
+    def progress(done: int) -> None:
+        ExportJob.objects.filter(pk=job.pk).update(rows_done=min(done, job.rows_total))
+
+    relative = f"exports/{job.pk}-{export_filename(request, 'xlsx')}"
+    path = Path(settings.MEDIA_ROOT) / relative
+    written = xlsx_write(request=request, path=path, progress=progress)
+    job.rows_total = max(job.rows_total, written)
+    job.rows_done = written
+    job.status = ExportJob.Status.DONE
+    job.file = relative
+    job.finished_at = now
+    job.save(update_fields=["rows_total", "rows_done", "status", "file", "finished_at"])
+    export_audit(actor=job.requested_by, request=request, fmt="xlsx", rows=written)
+    log.info("export job=%s rows=%s", job.pk, written)
+    return job
+
+
+def export_job_fail(*, job_id: int, message: str) -> None:
+    ExportJob.objects.filter(pk=job_id).update(status=ExportJob.Status.FAILED, message=message[:255])
+
+
+def export_job_get(*, user, pk: int) -> ExportJob:
+    """An export job of ``user`` (another owner's exports are theirs), or 404."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(ExportJob, pk=pk, requested_by=user)

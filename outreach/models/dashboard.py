@@ -1,0 +1,147 @@
+"""The dashboard's precomputed tables (issue 7): daily and monthly aggregates derived from
+PurchaseTicket so that no dashboard request scans the tickets table, and the export job that
+shows a progress bar. Refreshed by outreach.analytics_dashboard (set-based SQL on PostgreSQL,
+ORM fallback on SQLite).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+ACTIVE_WINDOW_DAYS = 90
+"""A customer is *active* at a store at the end of day D if they bought there in the 90 days ending D."""
+
+
+class StoreDay(models.Model):
+    """One store's figures for one local calendar day (the store's time zone decides the day).
+
+    Ticket figures count the store that rang the ticket. Customer figures count
+    (customer, store) relationships: a customer who buys in two stores is a customer
+    of each, so the figures of several stores add up.
+
+    - ``visits``: customers with at least one sale that day (a visit is a customer-day);
+    - ``new_customers``: customers whose first-ever sale at this store was that day;
+    - ``active_customers``: customers with a sale at this store in the ``ACTIVE_WINDOW_DAYS``
+      days ending that day (at the close of the day).
+    """
+
+    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    tickets = models.PositiveIntegerField(default=0)
+    sales = models.PositiveIntegerField(default=0)
+    returns = models.PositiveIntegerField(default=0)
+    sales_amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0, help_text="Sales minus returns.")
+    visits = models.PositiveIntegerField(default=0)
+    customer_sales = models.PositiveIntegerField(default=0, help_text="Sales with a known customer.")
+    customer_sales_amount = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    anonymous_sales = models.PositiveIntegerField(default=0)
+    new_customers = models.PositiveIntegerField(default=0)
+    active_customers = models.PositiveIntegerField(default=0)
+    refreshed_at = models.DateTimeField(db_default=models.functions.Now())
+
+    class Meta:
+        verbose_name = _("store day")
+        verbose_name_plural = _("store days")
+        constraints = [models.UniqueConstraint(fields=["store", "day"], name="storeday_store_day_unique")]
+        indexes = [models.Index(fields=["day", "store"], name="storeday_day_store_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}@{self.day}"
+
+
+class CustomerMonth(models.Model):
+    """One customer's purchases at one store in one local calendar month.
+
+    ``visit_days`` is a bitmask (bit 0 = the 1st of the month) of the days with a sale,
+    so "did this customer visit between two dates" is exact without touching tickets.
+    ``first_seen`` is the customer's first-ever sale at this store (denormalised: it
+    decides the cohort of the retention heatmap).
+    """
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="First day of the month.")
+    visits = models.PositiveIntegerField(default=0)
+    tickets = models.PositiveIntegerField(default=0, help_text="Sales, returns excluded.")
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0, help_text="Sales minus returns.")
+    first_day = models.DateField(null=True, blank=True)
+    last_day = models.DateField(null=True, blank=True)
+    visit_days = models.BigIntegerField(default=0)
+    first_seen = models.DateField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("customer month")
+        verbose_name_plural = _("customer months")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "store", "month"], name="customermonth_unique"),
+            models.CheckConstraint(condition=Q(month__day=1), name="customermonth_month_is_first_day"),
+        ]
+        indexes = [models.Index(fields=["store", "month"], name="customermonth_store_month_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}@{self.store_id}/{self.month:%Y-%m}"
+
+
+class CohortMonth(models.Model):
+    """How many customers of a cohort (month of their first sale at the store) bought in a month."""
+
+    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="+")
+    cohort = models.DateField()
+    month = models.DateField()
+    customers = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        verbose_name = _("cohort month")
+        verbose_name_plural = _("cohort months")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "cohort", "month"], name="cohortmonth_unique"),
+            models.CheckConstraint(condition=Q(month__gte=models.F("cohort")), name="cohortmonth_after_cohort"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id}:{self.cohort:%Y-%m}→{self.month:%Y-%m}"
+
+
+class ExportJob(models.Model):
+    """A customer-list export built in the background (XLSX), with its progress and its file.
+
+    ``filter`` holds the export's parameters (segment, top, store codes, window): ids and
+    codes only, never personal data, like the audit log.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    format = models.CharField(max_length=8)
+    filter = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(default=0)
+    file = models.CharField(max_length=255, blank=True, help_text="Path under MEDIA_ROOT.")
+    message = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(db_default=models.functions.Now())
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        constraints = [
+            models.CheckConstraint(condition=Q(rows_done__lte=models.F("rows_total")), name="exportjob_done_le_total"),
+        ]
+
+    def __str__(self) -> str:
+        return f"export#{self.pk} {self.format} {self.status}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0

@@ -1,0 +1,92 @@
+"""Dashboard tasks and the ticket receiver (imported by OutreachConfig.ready).
+
+Kept out of ``outreach/tasks.py`` so segmentation and outreach own that module;
+``ready()`` imports this one, which registers the tasks with Celery.
+"""
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+
+log = logging.getLogger(__name__)
+
+# The nightly run re-reads this many recent days (late POS uploads, returns of last week).
+NIGHTLY_DAYS = 3
+# A ticket batch spanning more days than this (a history import) is refreshed month by month.
+INLINE_MAX_DAYS = 2
+
+
+@shared_task(
+    name="outreach.dashboard_aggregates_refresh",
+    bind=True,
+    autoretry_for=(Exception,),
+    max_retries=3,
+    retry_backoff=30,
+)
+def dashboard_aggregates_refresh_task(
+    self,
+    start_iso: str | None = None,
+    end_iso: str | None = None,
+    store_ids: list[int] | None = None,
+    customer_ids: list[int] | None = None,
+) -> dict:
+    """Refresh the dashboard tables for ``start``…``end`` (local days), one calendar month at a time.
+
+    Without dates it refreshes the last ``NIGHTLY_DAYS`` days up to today (UTC), which
+    is what beat runs every night. Each month is its own transaction, so a retry only
+    redoes what is left to be safe: every chunk is idempotent anyway.
+    """
+    from django.utils import timezone
+
+    from .analytics_dashboard import dashboard_aggregates_refresh, month_chunks
+
+    today = timezone.now().date()
+    end = dt.date.fromisoformat(end_iso) if end_iso else today
+    start = dt.date.fromisoformat(start_iso) if start_iso else end - dt.timedelta(days=NIGHTLY_DAYS - 1)
+    totals = {"store_days": 0, "customer_months": 0, "cohort_months": 0}
+    for a, b in month_chunks(start, end):
+        result = dashboard_aggregates_refresh(
+            start=a, end=b, store_ids=store_ids, customer_ids=customer_ids, cohorts=customer_ids is None
+        )
+        totals["store_days"] += result.store_days
+        totals["customer_months"] += result.customer_months
+        totals["cohort_months"] += result.cohort_months
+    return totals
+
+
+def dashboard_on_tickets_created(sender, ticket_ids: list[int], **kwargs) -> None:
+    """New tickets: refresh their stores' days and their customers' months (in the worker).
+
+    The cohort heatmap is left to the nightly run: it reads every customer of the month.
+    """
+    from .analytics_dashboard import ticket_scope
+
+    scope = ticket_scope(ticket_ids=ticket_ids)
+    if scope is None:
+        return
+    span = (scope.end - scope.start).days + 1
+    dashboard_aggregates_refresh_task.delay(
+        scope.start.isoformat(),
+        scope.end.isoformat(),
+        store_ids=scope.store_ids,
+        # A big import touches many customers: refresh whole months instead of listing them.
+        customer_ids=scope.customer_ids if span <= INLINE_MAX_DAYS and len(scope.customer_ids) <= 5000 else None,
+    )
+
+
+@shared_task(name="outreach.export_xlsx", bind=True, max_retries=2, default_retry_delay=60)
+def export_xlsx_task(self, job_id: int) -> int:
+    """Build one XLSX export (progress in the ExportJob row); a finished job is not rebuilt."""
+    from django.utils import timezone
+
+    from .exports import export_job_fail, export_job_run
+
+    try:
+        return export_job_run(job_id=job_id, now=timezone.now()).rows_done
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            log.exception("export job=%s failed", job_id)
+            export_job_fail(job_id=job_id, message="The export failed; please try again or export CSV.")
+            raise
+        raise self.retry(exc=exc) from exc

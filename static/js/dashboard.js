@@ -1,0 +1,89 @@
+// Dashboard charts (data from the json_script block) and the export progress bar. No inline scripts.
+(function () {
+  "use strict";
+  var COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#d63384", "#6f42c1", "#6c757d"];
+
+  function readData() {
+    var node = document.getElementById("dashboard-data");
+    return node ? JSON.parse(node.textContent) : null;
+  }
+
+  function rtl() { return document.documentElement.dir === "rtl"; }
+
+  function visitsChart(data) {
+    var canvas = document.getElementById("chart-visits");
+    if (!canvas || !window.Chart || !data.visits.labels.length) { return; }
+    canvas.dataset.points = String(data.visits.labels.length);
+    canvas.dataset.total = String(data.visits.visits.reduce(function (a, b) { return a + b; }, 0));
+    new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.visits.labels,
+        datasets: [
+          { label: data.visits.label_visits, data: data.visits.visits, backgroundColor: COLORS[0] },
+          { label: data.visits.label_new, data: data.visits.new, backgroundColor: COLORS[1] }
+        ]
+      },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { reverse: rtl() }, y: { beginAtZero: true, ticks: { precision: 0 } } },
+        plugins: { legend: { rtl: rtl(), position: "bottom" } }
+      }
+    });
+    canvas.dataset.rendered = "true";
+  }
+
+  function complaintsChart(data) {
+    var canvas = document.getElementById("chart-complaints");
+    if (!canvas || !window.Chart || !data.complaints) { return; }
+    new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.complaints.labels,
+        datasets: data.complaints.series.map(function (s, i) {
+          return { label: s.label, data: s.data, backgroundColor: COLORS[i % COLORS.length] };
+        })
+      },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { stacked: true, reverse: rtl() }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+        plugins: { legend: { rtl: rtl(), position: "bottom" } }
+      }
+    });
+    canvas.dataset.rendered = "true";
+  }
+
+  // Export job page: poll the status until done, then show the download link.
+  function exportProgress() {
+    var box = document.getElementById("export-job");
+    if (!box) { return; }
+    var bar = box.querySelector("[data-testid=job-progress]");
+    var status = box.querySelector("[data-testid=job-status]");
+    var rows = box.querySelector("[data-testid=job-rows]");
+    var message = box.querySelector("[data-testid=job-message]");
+    var link = box.querySelector("[data-testid=job-download]");
+    function poll() {
+      fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (s) {
+          bar.style.width = s.percent + "%";
+          bar.textContent = s.percent + "%";
+          bar.parentNode.setAttribute("aria-valuenow", String(s.percent));
+          status.textContent = s.status_label;
+          rows.textContent = s.rows_done + " / " + s.rows_total;
+          if (s.message) { message.textContent = s.message; message.hidden = false; }
+          if (s.status === "done") { link.classList.remove("d-none"); box.dataset.status = "done"; return; }
+          if (s.status === "failed") { box.dataset.status = "failed"; return; }
+          window.setTimeout(poll, 1000);
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    if (box.dataset.status !== "done") { poll(); } else { bar.style.width = "100%"; }
+  }
+
+  var data = readData();
+  if (data) { visitsChart(data); complaintsChart(data); }
+  exportProgress();
+})();

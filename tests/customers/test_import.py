@@ -1,0 +1,368 @@
+"""The ticket import service against PostgreSQL: validation, all-or-nothing, duplicates, returns, customers."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from customers.importers import ImportFileError
+from customers.models import Customer, PurchaseTicket
+from customers.signals import customer_created, tickets_created
+from tests.customers.conftest import csv_bytes, sale
+from tests.factories import CustomerFactory, TicketFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _thousand_with_25_bad(store, other_store) -> tuple[list[dict], set[int]]:
+    """1,000 rows; 25 of them wrong in 25 different ways. Returns the rows and the bad rows' line numbers."""
+    rows = [sale(f"T{i:04d}", customer_card=f"C{i % 50:03d}") for i in range(1000)]
+    breakers = [
+        ("store", "NOPE"),
+        ("store", ""),
+        ("ticket", ""),
+        ("ticket", "x" * 65),
+        ("purchased_at", "yesterday"),
+        ("purchased_at", "2026-13-01T10:00"),
+        ("purchased_at", "2031-01-01T10:00"),
+        ("purchased_at", "1999-12-31T10:00"),
+        ("purchased_at", ""),
+        ("total", "abc"),
+        ("total", "12.345"),
+        ("total", ""),
+        ("total", "1e5"),
+        ("items", "-1"),
+        ("items", "two"),
+        ("customer_card", "no spaces or symbols!"),
+        ("customer_email", "not-an-email"),
+        ("customer_phone", "12"),
+        ("return_of", "DOES-NOT-EXIST"),
+        ("return_of", "SELF"),
+        ("total", "1.2.3"),
+        ("customer_email", "a@b"),
+    ]
+    bad_lines = set()
+    for k, (column, value) in enumerate(breakers):
+        i = 10 + k * 37
+        rows[i] = dict(rows[i], **{column: value})
+        if column == "return_of":
+            rows[i]["total"] = "-1.00"
+            if value == "SELF":
+                rows[i]["return_of"] = rows[i]["ticket"]
+        bad_lines.add(i + 2)  # header is line 1
+    # A ticket repeated with different content (the later line is refused); an identical repeat is fine.
+    rows[900] = dict(rows[100], total="99.00")
+    bad_lines.add(902)
+    rows[901] = dict(rows[101])
+    # A return of a return, and a positive-total return.
+    rows[950] = sale("R-950", total="-3.00")
+    rows[951] = sale("R-951", total="-3.00", return_of="R-950")
+    bad_lines.add(953)
+    rows[952] = sale("R-952", total="3.00", return_of="T0001")
+    bad_lines.add(954)
+    assert len(bad_lines) == 25
+    return rows, bad_lines
+
+
+@pytest.mark.parametrize("engine", ["postgresql", "orm"])
+def test_25_bad_rows_in_1000_are_reported_by_line_and_nothing_is_committed(store, other_store, run_import, engine):
+    rows, bad_lines = _thousand_with_25_bad(store, other_store)
+    _, outcome = run_import(csv_bytes(rows), engine=engine)
+    assert not outcome.committed
+    assert {e.line for e in outcome.errors} == bad_lines
+    assert outcome.error_count == 25 and outcome.refused == 25
+    assert all(e.column and e.message for e in outcome.errors)
+    assert PurchaseTicket.objects.count() == 0
+    assert Customer.objects.count() == 0
+
+
+def test_skip_invalid_imports_the_975_good_rows(store, other_store, run_import):
+    rows, bad_lines = _thousand_with_25_bad(store, other_store)
+    _, outcome = run_import(csv_bytes(rows), skip_invalid=True)
+    assert outcome.committed
+    assert outcome.refused == 25
+    # Row 101 repeated identically on line 903: one ticket, counted as a duplicate skipped.
+    assert outcome.inserted == 974 and outcome.duplicates == 1
+    assert PurchaseTicket.objects.count() == 974
+
+
+def test_each_error_names_line_column_and_reason(store, run_import):
+    rows = [sale("A1"), sale("A2", store="XXX"), sale("A3", total="12,5,0")]
+    _, outcome = run_import(csv_bytes(rows))
+    assert [(e.line, e.column) for e in outcome.errors] == [(3, "store"), (4, "total")]
+    assert "XXX" in outcome.errors[0].message
+
+
+def test_importing_the_same_file_twice_creates_no_duplicates(store, run_import):
+    data = csv_bytes([sale(f"T{i}", customer_email=f"c{i % 3}@example.test") for i in range(20)])
+    _, first = run_import(data)
+    _, second = run_import(data)
+    assert (first.inserted, first.duplicates, first.customers_created) == (20, 0, 3)
+    assert (second.inserted, second.duplicates, second.customers_created) == (0, 20, 0)
+    assert PurchaseTicket.objects.count() == 20 and Customer.objects.count() == 3
+
+
+def test_overlapping_files_import_each_ticket_once(store, run_import):
+    _, a = run_import(csv_bytes([sale(f"T{i}") for i in range(0, 30)]))
+    _, b = run_import(csv_bytes([sale(f"T{i}") for i in range(20, 50)]))
+    assert (a.inserted, b.inserted, b.duplicates) == (30, 20, 10)
+    assert PurchaseTicket.objects.count() == 50
+
+
+def test_a_return_is_linked_to_its_original_exactly_once(store, run_import):
+    sale_file = csv_bytes([sale("S1", total="40.00", customer_card="C1")])
+    return_file = csv_bytes([sale("S1", total="40.00", customer_card="C1"), sale("R1", total="-15.00", return_of="S1")])
+    run_import(sale_file)
+    _, first = run_import(return_file)
+    _, again = run_import(return_file)
+    original = PurchaseTicket.objects.get(number="S1")
+    assert first.inserted == 1 and again.inserted == 0
+    assert list(original.returns.values_list("number", "total", "is_return")) == [("R1", Decimal("-15.00"), True)]
+
+
+def test_a_return_in_the_same_file_as_its_sale_is_linked(store, run_import):
+    # The return comes first in the file: order does not matter.
+    run_import(csv_bytes([sale("R1", total="-5.00", return_of="S1"), sale("S1", total="40.00")]))
+    assert PurchaseTicket.objects.get(number="R1").original == PurchaseTicket.objects.get(number="S1")
+
+
+def test_a_negative_total_without_return_of_is_an_unlinked_return(store, run_import):
+    run_import(csv_bytes([sale("R9", total="-7.50")]))
+    ticket = PurchaseTicket.objects.get(number="R9")
+    assert ticket.is_return and ticket.original is None
+
+
+def test_bom_semicolon_and_decimal_comma_are_understood(store, run_import):
+    data = csv_bytes([sale("T1", total="1.234,50"), sale("T2", total="12,5")], delimiter=";", bom=True)
+    source, outcome = run_import(data)
+    assert source.delimiter == ";" and outcome.decimal_mark == ","
+    assert outcome.error_count == 0
+    assert sorted(PurchaseTicket.objects.values_list("total", flat=True)) == [Decimal("12.50"), Decimal("1234.50")]
+
+
+def test_columns_in_any_order_and_unknown_columns_are_ignored(store, run_import):
+    data = b"Total,till_operator_note,STORE,purchased_at,ticket\n12.00,hello,chz,2026-10-01 10:00,X1\n"
+    _, outcome = run_import(data)
+    assert outcome.inserted == 1
+    assert PurchaseTicket.objects.get().items == 1
+
+
+def test_a_naive_time_is_in_the_stores_time_zone_and_an_offset_is_kept(store, run_import):
+    run_import(csv_bytes([sale("N1", at="2026-10-01T10:00:00"), sale("Z1", at="2026-10-01T10:00:00Z")]))
+    tashkent = PurchaseTicket.objects.get(number="N1").purchased_at
+    utc = PurchaseTicket.objects.get(number="Z1").purchased_at
+    assert tashkent == dt.datetime(2026, 10, 1, 5, 0, tzinfo=dt.UTC)  # Asia/Tashkent is UTC+5
+    assert utc == dt.datetime(2026, 10, 1, 10, 0, tzinfo=dt.UTC)
+
+
+def test_customers_are_matched_by_card_then_email_then_phone(store, run_import):
+    by_card = CustomerFactory(home_store=store, email="card@example.test", phone="+998901111111")
+    by_email = CustomerFactory(home_store=store, email="mail@example.test", phone="+998902222222")
+    by_phone = CustomerFactory(home_store=store, email="phone@example.test", phone="+998903333333")
+    rows = [
+        # The card wins over an email and phone that belong to someone else.
+        sale("T1", customer_card=by_card.card_number, customer_email="MAIL@example.test", customer_phone="903333333"),
+        # An unknown card falls through to the email.
+        sale("T2", customer_card="", customer_email="Mail@Example.test", customer_phone="90 333 33 33"),
+        # Phone written locally, normalised with the store's country (UZ).
+        sale("T3", customer_phone="90 333 33 33"),
+    ]
+    _, outcome = run_import(csv_bytes(rows))
+    assert outcome.customers_created == 0
+    got = dict(PurchaseTicket.objects.values_list("number", "customer_id"))
+    assert got == {"T1": by_card.pk, "T2": by_email.pk, "T3": by_phone.pk}
+
+
+def test_unknown_card_email_or_phone_creates_a_customer_marked_details_missing(store, run_import):
+    rows = [
+        sale("T1", customer_card="2000000000015", customer_email="new@example.test"),
+        sale("T2", customer_email="new@example.test"),  # the same person as T1, found by the new email
+        sale("T3", customer_phone="+998 90 555 44 33"),
+        sale("T4", customer_phone="905554433"),
+    ]
+    _, outcome = run_import(csv_bytes(rows))
+    assert outcome.customers_created == 2
+    by_card = Customer.objects.get(card_number="2000000000015")
+    by_phone = Customer.objects.get(phone="+998905554433")
+    for c in (by_card, by_phone):
+        assert c.details_missing and c.home_store == store and c.first_name == ""
+    assert len(by_phone.card_number) == 13 and by_phone.card_number.startswith("2")
+    got = dict(PurchaseTicket.objects.values_list("number", "customer_id"))
+    assert got == {"T1": by_card.pk, "T2": by_card.pk, "T3": by_phone.pk, "T4": by_phone.pk}
+
+
+def test_a_row_without_card_email_or_phone_is_an_anonymous_sale(store, run_import):
+    _, outcome = run_import(csv_bytes([sale("A1")]))
+    assert outcome.customers_created == 0
+    ticket = PurchaseTicket.objects.get()
+    assert ticket.customer is None and ticket.store == store
+
+
+def test_staff_is_matched_by_username_and_an_unknown_one_is_only_a_warning(store, staff, run_import):
+    _, outcome = run_import(csv_bytes([sale("T1", staff=staff.username), sale("T2", staff="ghost")]))
+    assert outcome.error_count == 0 and outcome.committed
+    assert [w.line for w in outcome.warnings] == [3]
+    assert dict(PurchaseTicket.objects.values_list("number", "served_by")) == {"T1": staff.pk, "T2": None}
+
+
+def test_rows_for_a_store_the_user_does_not_work_in_are_errors(store, other_store, run_import):
+    rows = [sale("T1"), sale("T2", store="YUN")]
+    _, outcome = run_import(csv_bytes(rows), allowed_store_ids={store.pk})
+    assert [(e.line, e.column) for e in outcome.errors] == [(3, "store")]
+    assert PurchaseTicket.objects.count() == 0
+
+
+def test_a_ticket_already_in_the_database_is_a_duplicate_not_an_error(store, run_import):
+    TicketFactory(store=store, number="OLD-1", customer=None)
+    _, outcome = run_import(csv_bytes([sale("OLD-1", total="99.00"), sale("NEW-1")]))
+    assert (outcome.error_count, outcome.inserted, outcome.duplicates) == (0, 1, 1)
+
+
+def test_a_return_of_a_ticket_imported_earlier_is_linked(store, run_import):
+    earlier = TicketFactory(store=store, number="OLD-2", customer=None)
+    run_import(csv_bytes([sale("R2", total="-1.00", return_of="OLD-2")]))
+    assert PurchaseTicket.objects.get(number="R2").original == earlier
+
+
+def test_both_engines_give_the_same_result_on_the_same_file(store, other_store, staff, run_import):
+    known = CustomerFactory(home_store=store, email="known@example.test", phone="+998901112233")
+    rows = [
+        sale("S1", customer_card=known.card_number, staff=staff.username),
+        sale("S2", customer_email="KNOWN@example.test", total="10,50"),
+        sale("S3", customer_phone="901112233", at="2026-10-02T23:30:00"),
+        sale("S4", customer_card="C-NEW-1".replace("-", ""), customer_email="n1@example.test"),
+        sale("S5", customer_email="n1@example.test"),
+        sale("S6", customer_phone="+998907776655"),
+        sale("S7"),
+        sale("R1", total="-2.00", return_of="S1"),
+        sale("R2", total="-2.00"),
+        sale("S1", customer_card=known.card_number, staff=staff.username),  # identical repeat
+        sale("S8", store="YUN", customer_email="n2@example.test", at="2026-10-03T08:00:00+02:00"),
+        sale("BAD", total="x"),
+        sale("R3", total="-1.00", return_of="NONE"),
+    ]
+    data = csv_bytes(rows)
+
+    def snapshot():
+        tickets = sorted(
+            PurchaseTicket.objects.values_list(
+                "store__code",
+                "number",
+                "purchased_at",
+                "total",
+                "items",
+                "served_by_id",
+                "is_return",
+                "original__number",
+                "customer__email",
+                "customer__phone",
+                "customer__details_missing",
+            )
+        )
+        customers = sorted(Customer.objects.values_list("email", "phone", "home_store__code", "details_missing"))
+        return tickets, customers
+
+    _, pg = run_import(data, skip_invalid=True, engine="postgresql")
+    pg_state = snapshot()
+    PurchaseTicket.objects.filter(is_return=True).delete()
+    PurchaseTicket.objects.all().delete()
+    Customer.objects.exclude(pk=known.pk).delete()
+    _, orm = run_import(data, skip_invalid=True, engine="orm")
+    assert snapshot() == pg_state
+    summary = lambda o: (o.rows, o.inserted, o.duplicates, o.customers_created, o.error_count, o.refused)  # noqa: E731
+    assert summary(pg) == summary(orm) == (13, 10, 1, 3, 2, 2)
+    assert [(e.line, e.column) for e in pg.errors] == [(e.line, e.column) for e in orm.errors]
+
+
+def test_signals_are_sent_after_commit_with_the_new_ids(store, run_import, django_capture_on_commit_callbacks):
+    seen_tickets, seen_customers = [], []
+
+    def on_tickets(sender, ticket_ids, **kw):
+        seen_tickets.extend(ticket_ids)
+
+    def on_customer(sender, customer_id, source, **kw):
+        seen_customers.append((customer_id, source))
+
+    tickets_created.connect(on_tickets)
+    customer_created.connect(on_customer)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run_import(csv_bytes([sale("T1", customer_email="s@example.test"), sale("T2")]))
+        with django_capture_on_commit_callbacks(execute=True):
+            run_import(csv_bytes([sale("T1", customer_email="s@example.test")]))  # nothing new: nothing sent
+    finally:
+        tickets_created.disconnect(on_tickets)
+        customer_created.disconnect(on_customer)
+    assert sorted(seen_tickets) == sorted(PurchaseTicket.objects.values_list("pk", flat=True))
+    assert seen_customers == [(Customer.objects.get().pk, "import")]
+
+
+def test_a_refused_import_sends_no_signal(store, run_import, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        run_import(csv_bytes([sale("T1", customer_email="s@example.test"), sale("T2", total="bad")]))
+    assert callbacks == []
+
+
+def test_a_file_without_the_required_columns_is_refused_as_a_whole(store, run_import):
+    with pytest.raises(ImportFileError, match="purchased_at"):
+        run_import(b"store,ticket,total\nCHZ,1,2.00\n")
+
+
+def test_a_file_that_is_not_utf8_is_refused_as_a_whole(store, run_import):
+    data = "store,ticket,purchased_at,total\nCHZ,Café,2026-10-01T10:00,1.00\n".encode("latin-1")
+    with pytest.raises(ImportFileError, match="UTF-8"):
+        run_import(data)
+
+
+def test_a_dry_run_predicts_the_outcome_and_commits_nothing(store, run_import):
+    _, outcome = run_import(csv_bytes([sale("T1", customer_email="d@example.test"), sale("T2")]), dry_run=True)
+    assert (outcome.inserted, outcome.customers_created, outcome.committed) == (2, 1, False)
+    assert PurchaseTicket.objects.count() == 0 and Customer.objects.count() == 0
+
+
+def test_inactive_user_is_not_matched_as_staff(store, run_import):
+    UserFactory(username="gone", is_active=False)
+    _, outcome = run_import(csv_bytes([sale("T1", staff="gone")]))
+    assert PurchaseTicket.objects.get().served_by is None and len(outcome.warnings) == 1
+
+
+def test_a_big_import_hands_its_signals_to_tasks_each_id_once(
+    store, run_import, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Above the inline limit the signals go out from Celery tasks (eager here), chunk by chunk, each id once."""
+    from celery import current_app
+    from celery.signals import task_prerun
+
+    from customers.importers import service
+
+    monkeypatch.setattr(service, "ANNOUNCE_INLINE_MAX", 3)
+    monkeypatch.setattr(service, "SIGNAL_CHUNK", 4)
+    monkeypatch.setattr(current_app.conf, "task_always_eager", True)
+    seen_tickets, seen_customers = [], []
+
+    def on_tickets(sender, ticket_ids, **kw):
+        seen_tickets.append(list(ticket_ids))
+
+    def on_customer(sender, customer_id, source, **kw):
+        seen_customers.append((customer_id, source))
+
+    tasks = []
+
+    def on_task(sender=None, **kw):
+        if sender.name.startswith("customers."):
+            tasks.append(sender.name)
+
+    tickets_created.connect(on_tickets)
+    customer_created.connect(on_customer)
+    task_prerun.connect(on_task)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run_import(csv_bytes([sale(f"T{i}", customer_email=f"p{i % 2}@example.test") for i in range(10)]))
+    finally:
+        tickets_created.disconnect(on_tickets)
+        customer_created.disconnect(on_customer)
+        task_prerun.disconnect(on_task)
+    assert tasks == ["customers.tickets_announce"] * 4  # one chunk of customers, three of tickets
+    assert [len(c) for c in seen_tickets] == [4, 4, 2]
+    assert sorted(i for c in seen_tickets for i in c) == sorted(PurchaseTicket.objects.values_list("pk", flat=True))
+    assert sorted(seen_customers) == sorted((pk, "import") for pk in Customer.objects.values_list("pk", flat=True))

@@ -1,0 +1,73 @@
+"""Dashboard and exports in real Chromium: the charts follow the date range, the XLSX downloads."""
+
+import pytest
+from openpyxl import load_workbook
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _canvas_state(page):
+    canvas = page.locator("[data-testid=chart-visits]")
+    canvas.wait_for()
+    page.wait_for_function("document.getElementById('chart-visits').dataset.rendered === 'true'")
+    return canvas.get_attribute("data-points"), canvas.get_attribute("data-total")
+
+
+def test_manager_changes_the_date_range_and_the_charts_re_render(
+    page, browser_login, manager, refreshed_history, screenshot
+):
+    browser_login(manager)
+    page.goto("/dashboard/?start=2026-10-01&end=2026-10-31")
+    page.locator("[data-testid=nav] [data-nav=dashboard]").wait_for()
+    before = _canvas_state(page)
+    rows_before = page.locator("[data-testid=visits-table] tbody tr").count()
+    page.fill("#id_start", "2026-05-01")
+    page.click("[data-testid=apply-filter]")
+    page.wait_for_url("**start=2026-05-01**")
+    after = _canvas_state(page)
+    assert after != before and int(after[0]) > int(before[0])
+    page.get_by_role("button", name="Table").first.click()
+    table = page.locator("[data-testid=visits-table]")
+    table.wait_for(state="visible")
+    assert table.locator("tbody tr").count() > rows_before
+    assert page.locator("[data-testid=kpi-crr]").inner_text().strip() != ""
+    screenshot("dashboard-1280")
+    page.set_viewport_size({"width": 800, "height": 1280})  # a 10-inch tablet, portrait
+    page.reload()
+    _canvas_state(page)
+    screenshot("dashboard-tablet-800")
+
+
+def test_owner_downloads_the_best_customer_xlsx_and_opens_it(
+    page, browser_login, owner, refreshed_history, media_root, screenshot, tmp_path
+):
+    from celery.contrib.testing.worker import start_worker
+
+    from crm.celery import app
+
+    browser_login(owner)
+    page.goto("/dashboard/exports/")
+    page.select_option("#id_segment", "best")
+    page.fill("#id_top", "3")
+    page.fill("#id_as_of", "2026-11-01")
+    page.select_option("#id_format", "xlsx")
+    with start_worker(app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=30):
+        page.click("[data-testid=export-form] button[type=submit]")
+        link = page.locator("[data-testid=job-download]:not(.d-none)")
+        link.wait_for(state="visible", timeout=30_000)
+    screenshot("export-job-done")
+    with page.expect_download() as info:
+        link.click()
+    path = tmp_path / "best.xlsx"
+    info.value.save_as(path)
+    ws = load_workbook(path).active
+    assert ws.max_row == 4  # header + top 3
+    assert ws.cell(row=2, column=1).value == refreshed_history["best"].card_number
+
+
+def test_staff_are_refused_the_dashboard_and_exports(page, browser_login, staff):
+    browser_login(staff)
+    assert page.locator("[data-testid=nav] [data-nav=dashboard]").count() == 0
+    for url in ("/dashboard/", "/dashboard/exports/"):
+        response = page.goto(url)
+        assert response.status == 403

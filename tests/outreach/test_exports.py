@@ -1,0 +1,203 @@
+"""Owner exports: spreadsheet-formula escaping (CSV and XLSX read back), audit, limits, refusal."""
+
+import csv
+import datetime as dt
+import io
+import subprocess
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from openpyxl import load_workbook
+
+from customers.models import AuditEntry
+from outreach import exports
+from outreach.exports import ExportRequest, neutralise
+from outreach.models import ExportJob
+from tests.factories import CustomerFactory, visits
+from tests.outreach.conftest import refresh
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = dt.date(2026, 11, 1)
+HOSTILE = ['=HYPERLINK("http://evil.test","x")', "+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)"]
+# Names are trimmed by the customer file; addresses keep a leading tab, CR or LF.
+HOSTILE_ADDRESSES = ["\tTab street 1", "\rCR street 2", "\nLF street 3", "=1+1"]
+
+
+@pytest.fixture
+def hostile_customers(store, best_regular, lapsed_regular, one_timer):
+    """Customers whose names a spreadsheet would run as formulas, plus the personas."""
+    made = []
+    for i, name in enumerate(HOSTILE):
+        c = CustomerFactory(
+            first_name=name,
+            last_name="",
+            home_store=store,
+            postal_address=HOSTILE_ADDRESSES[i],
+            email=f"x{i}@ex.test",
+            consent_email=True,
+            consent_post=True,
+        )
+        visits(c, [dt.date(2026, 10, 1 + i), dt.date(2026, 10, 10 + i)])
+        made.append(c)
+    refresh(dt.date(2025, 11, 1), dt.date(2026, 11, 1))
+    return made
+
+
+def _request(store, top=None, segment="best"):
+    return ExportRequest(segment=segment, top=top, store_ids=(store.pk,), store_codes=(store.code,), as_of=AS_OF)
+
+
+@pytest.mark.parametrize("value", HOSTILE + HOSTILE_ADDRESSES)
+def test_cells_starting_with_formula_characters_get_an_apostrophe(value):
+    assert neutralise(value) == "'" + value
+    assert neutralise("Jasur") == "Jasur"
+    assert neutralise(42) == 42
+
+
+def test_best_customers_are_ranked_by_visits_not_money(store, hostile_customers, best_regular):
+    rows = list(exports.export_rows(request=_request(store, top=3)))
+    assert rows[0]["card"] == best_regular.card_number  # 53 weekly visits beat everyone
+    assert rows[0]["visits"] >= rows[1]["visits"] >= rows[2]["visits"]
+    assert len(rows) == 3
+
+
+def test_csv_neutralises_hostile_names_and_emails(store, hostile_customers):
+    body = "".join(exports.csv_stream(request=_request(store)))
+    reader = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    header, data = reader[0], reader[1:]
+    names = [row[header.index("Name")] for row in data]
+    addresses = [row[header.index("Postal address")] for row in data]
+    assert {"'" + v for v in HOSTILE} <= set(names)
+    assert {"'" + v for v in HOSTILE_ADDRESSES} <= set(addresses)
+    for row in data:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "@", "\t", "\r", "\n")), cell
+            if cell.startswith("-"):
+                float(cell)  # only our own negative numbers may start with a minus
+
+
+def test_xlsx_has_no_formula_cells_and_hostile_names_survive_as_text(store, hostile_customers, tmp_path):
+    path = tmp_path / "best.xlsx"
+    written = exports.xlsx_write(request=_request(store), path=path)
+    wb = load_workbook(path)
+    ws = wb.active
+    cells = [c for row in ws.iter_rows() for c in row]
+    assert written == len(hostile_customers) + 3
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    names = {ws.cell(row=r, column=2).value for r in range(2, ws.max_row + 1)}
+    addresses = {ws.cell(row=r, column=5).value for r in range(2, ws.max_row + 1)}
+    assert {"'" + v for v in HOSTILE} <= names
+    # openpyxl reads a stored CR back as LF; what matters is the apostrophe in front.
+    assert {"'" + v.replace("\r", "\n") for v in HOSTILE_ADDRESSES} <= {a.replace("\r", "\n") for a in addresses if a}
+    visits_col = [ws.cell(row=r, column=7).value for r in range(2, ws.max_row + 1)]
+    assert all(isinstance(v, int) for v in visits_col)  # numbers stay numbers
+
+
+def test_xlsx_is_capped_with_a_clear_message(store, hostile_customers, owner, media_root, monkeypatch):
+    monkeypatch.setattr(exports, "XLSX_MAX_ROWS", 4)
+    job = exports.export_job_start(by=owner, request=_request(store))
+    job = exports.export_job_run(job_id=job.pk, now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    assert (job.status, job.rows_done) == (ExportJob.Status.DONE, 4)
+    assert "at most 1,048,576 rows" in job.message and "Export CSV" in job.message
+    assert load_workbook(exports.job_path(job)).active.max_row == 5  # header + 4
+
+
+def test_every_export_is_audited_with_filter_and_rows_but_no_personal_data(
+    login, owner, store, hostile_customers, media_root
+):
+    client = login(owner)
+    response = client.get(
+        reverse("dashboard:export_download"), {"segment": "best", "top": "5", "format": "csv", "store": store.code}
+    )
+    assert response.status_code == 200
+    b"".join(response.streaming_content)
+    entry = AuditEntry.objects.get(action="export")
+    assert entry.actor == owner
+    assert entry.details["rows"] == 5
+    assert entry.details["filter"]["segment"] == "best" and entry.details["filter"]["stores"] == [store.code]
+    flat = str(entry.details)
+    for c in hostile_customers:
+        assert c.email not in flat and c.card_number not in flat and c.first_name not in flat
+
+
+def test_owner_starts_an_xlsx_job_and_downloads_the_file(
+    login, owner, store, hostile_customers, media_root, django_capture_on_commit_callbacks
+):
+    from crm.celery import app
+
+    client = login(owner)
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(reverse("dashboard:export_start"), {"segment": "best", "top": "3", "format": "xlsx"})
+    finally:
+        app.conf.task_always_eager = False
+    job = ExportJob.objects.get()
+    assert response["Location"] == reverse("dashboard:export_job", args=[job.pk])
+    status = client.get(reverse("dashboard:export_job_status", args=[job.pk])).json()
+    assert status["status"] == "done" and status["percent"] == 100 and status["download"]
+    file = client.get(status["download"])
+    wb = load_workbook(io.BytesIO(b"".join(file.streaming_content)))
+    assert wb.active.max_row == 4
+    assert AuditEntry.objects.filter(action="export", details__format="xlsx", details__rows=3).exists()
+
+
+def test_another_owner_cannot_see_my_export(login, owner, store, media_root):
+    from customers.models import Role
+    from tests.factories import MembershipFactory, UserFactory
+
+    job = exports.export_job_start(by=owner, request=_request(store, top=5))
+    other = UserFactory(username="second.owner")
+    MembershipFactory(user=other, store=None, role=Role.OWNER)
+    assert login(other).get(reverse("dashboard:export_job", args=[job.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["staff", "manager"])
+@pytest.mark.parametrize("name", ["dashboard:exports", "dashboard:export_download"])
+def test_staff_and_managers_are_refused_exports(login, request, who, name):
+    user = request.getfixturevalue(who)
+    assert login(user).get(reverse(name), {"format": "csv"}).status_code == 403
+    assert not AuditEntry.objects.filter(action="export").exists()
+
+
+def test_pdf_lists_the_customers(store, hostile_customers, best_regular, tmp_path):
+    pdf, rows = exports.pdf_render(request=_request(store, top=5))
+    path = tmp_path / "best.pdf"
+    path.write_bytes(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+    assert rows == 5 and best_regular.card_number in text and "Toshmatov" in text
+
+
+def test_export_command_writes_csv_xlsx_and_pdf(store, hostile_customers, best_regular, tmp_path):
+    for fmt in ("csv", "xlsx", "pdf"):
+        out = tmp_path / f"best.{fmt}"
+        call_command(
+            "export_customers",
+            "--segment",
+            "best",
+            "--top",
+            "2",
+            "--as-of",
+            "2026-11-01",
+            "--store",
+            store.code,
+            "--format",
+            fmt,
+            "-o",
+            str(out),
+        )
+        assert out.stat().st_size > 0
+    rows = list(csv.reader(io.StringIO((tmp_path / "best.csv").read_text().lstrip("\ufeff"))))
+    assert len(rows) == 3 and rows[1][0] == best_regular.card_number
+    assert AuditEntry.objects.filter(action="export", actor=None).count() == 3
+    assert load_workbook(tmp_path / "best.xlsx").active.max_row == 3
+
+
+def test_contact_details_leave_only_with_their_consent(store):
+    quiet = CustomerFactory(home_store=store, consent_email=True, consent_post=False, consent_sms=False)
+    blocked = CustomerFactory(home_store=store, consent_email=True, consent_post=True, do_not_contact=True)
+    contacts = exports.consented_contacts([quiet, blocked])
+    assert contacts[quiet.pk] == {"email": quiet.email, "phone": "", "postal_address": ""}
+    assert contacts[blocked.pk] == {"email": "", "phone": "", "postal_address": ""}
