@@ -38,7 +38,7 @@ from django.db.models.functions import Coalesce, Rank, RowNumber, TruncDate
 from customers.models import Customer, PurchaseTicket, Store
 
 from . import rules
-from .models import CustomerSegmentState
+from .models import CustomerSegmentState, SegmentChange
 
 
 @dataclass(frozen=True)
@@ -495,7 +495,45 @@ def segment_counts(*, scope_key: str) -> dict[str, int]:
         aggregates[name] = Count("id", filter=Q(status=name))
     for name in rules.LADDER:
         aggregates[name] = Count("id", filter=Q(ladder=name))
-    return states.aggregate(**aggregates)
+    counts = states.aggregate(**aggregates)
+    counts.update(segment_grids(scope_key=scope_key))
+    return counts
+
+
+def segment_grids(*, scope_key: str) -> dict[str, dict]:
+    """The ABC-XYZ matrix and the RFM grid of the scope, in one grouped query (for the dashboard).
+
+    ``abc_xyz``: {"AX": customers, …} for customers with both classes; ``rfm``: {"R:F": {"n": customers,
+    "m": sum of M scores}} (the average M of a cell is m / n). Kept in the run's counts, so the dashboard
+    reads a few small rows instead of grouping the whole state table on every request.
+    """
+    rows = (
+        CustomerSegmentState.objects.filter(scope_key=scope_key)
+        .values("abc", "xyz", "rfm_r", "rfm_f")
+        .annotate(n=Count("id"), m=Sum("rfm_m"))
+        .order_by()
+    )
+    abc_xyz: Counter = Counter()
+    rfm: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["abc"] and r["xyz"]:
+            abc_xyz[r["abc"] + r["xyz"]] += r["n"]
+        if r["rfm_r"] and r["rfm_f"]:
+            cell = rfm.setdefault(f"{r['rfm_r']}:{r['rfm_f']}", {"n": 0, "m": 0})
+            cell["n"] += r["n"]
+            cell["m"] += r["m"] or 0
+    return {"abc_xyz": dict(sorted(abc_xyz.items())), "rfm": dict(sorted(rfm.items()))}
+
+
+def run_changes_summary(*, run_id: int) -> tuple[int, dict[str, int]]:
+    """(changes written by the run, its ladder moves as {"from>to": customers}) in one grouped query."""
+    rows = SegmentChange.objects.filter(run_id=run_id).values("kind", "from_value", "to_value").annotate(n=Count("id"))
+    total, moves = 0, {}
+    for r in rows.order_by():
+        total += r["n"]
+        if r["kind"] == SegmentChange.Kind.LADDER:
+            moves[f"{r['from_value']}>{r['to_value']}"] = r["n"]
+    return total, dict(sorted(moves.items()))
 
 
 def state_table_analyze() -> None:

@@ -13,10 +13,14 @@ Safety:
   personal data.
 
 Lists ("segments"):
-- ``best``: customers ranked by visits (not money: DOMAIN.md) over the 12 calendar months up to
-  the month of ``as_of``, then by tickets and spend; ``top`` keeps the first N;
-- ``all``: everyone who bought in that window, in the same order.
-The segmentation tables (issue 5) plug in here as more entries of ``SEGMENTS``.
+- every segment of the segmentation (``rules.SEGMENT_NAMES``: best, lapsed, lost, new, one_timer,
+  at_risk and the ladder's rungs) is read from ``CustomerSegmentState`` of the scope — one store
+  (``store:<id>``) or the chain (``chain``) — as of the scope's latest run: ``best`` in the run's
+  rank order (by visits, never money: DOMAIN.md), at risk by P(alive), the others by visits;
+- ``all``: everyone who bought in the 12 calendar months up to the month of ``as_of``, ranked by
+  visits, then tickets and spend.
+``top`` keeps the first N. The figures columns (visits, tickets, spend in the window) come from the
+dashboard's CustomerMonth table for each chunk, so every list shows the same 12-month figures.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer, PurchaseTicket
 from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
 
+from . import rules
 from .analytics_dashboard import TZ_MARGIN, month_start, next_month
-from .models import CustomerMonth, ExportJob
+from .models import CHAIN, CustomerMonth, CustomerSegmentState, ExportJob
+from .selectors import SEGMENT_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +54,11 @@ PDF_MAX_ROWS = 2000
 WINDOW_MONTHS = 12
 
 SEGMENT_CHOICES = [
-    ("best", _("Best customers (most visits in the last 12 months)")),
+    ("best", _("Best customers (most visits in the last year)")),
+    *[(name, SEGMENT_LABELS[name]) for name in rules.SEGMENT_NAMES if name != "best"],
     ("all", _("Everyone who bought in the last 12 months")),
 ]
+STATE_SEGMENTS = frozenset(rules.SEGMENT_NAMES)
 FORMAT_CHOICES = [("xlsx", _("Excel (XLSX)")), ("csv", _("CSV")), ("pdf", _("PDF"))]
 
 COLUMNS = [
@@ -91,11 +99,24 @@ class ExportRequest:
             first = month_start(first - dt.timedelta(days=1))
         return first, last
 
+    @property
+    def scope_key(self) -> str:
+        """The segmentation scope of the list: the one chosen store, else the chain.
+
+        Several chosen stores have no segmentation of their own: a segment list refuses them.
+        """
+        if len(self.store_codes) == 1 and len(self.store_ids) == 1:
+            return f"store:{self.store_ids[0]}"
+        if self.store_codes and self.segment in STATE_SEGMENTS:
+            raise ValueError("A segment list is for one store or the whole chain.")
+        return CHAIN
+
     def details(self) -> dict:
         """The filter as the audit log and the job row keep it: codes and numbers, no personal data."""
         first, last = self.window
         return {
             "segment": self.segment,
+            "scope": self.scope_key,
             "top": self.top,
             "stores": list(self.store_codes) or "all",
             "as_of": self.as_of.isoformat(),
@@ -126,19 +147,58 @@ def _best(request: ExportRequest) -> QuerySet:
     )
 
 
-SEGMENTS: dict[str, Callable[[ExportRequest], QuerySet]] = {"best": _best, "all": _best}
+def _members(request: ExportRequest) -> QuerySet:
+    """Segment members of the request's scope (the state table), unordered."""
+    name = request.segment
+    qs = CustomerSegmentState.objects.filter(scope_key=request.scope_key)
+    if name == "best":
+        return qs.filter(is_best=True)
+    if name == "at_risk":
+        return qs.filter(is_at_risk=True)
+    if name in rules.LADDER:
+        return qs.filter(ladder=name)
+    return qs.filter(status=name)
+
+
+def _segment(request: ExportRequest) -> QuerySet:
+    """(customer_id, last_visit) of the members, in the segment's order (as the Segments page lists them)."""
+    order = {
+        "best": ("best_rank", "customer_id"),
+        "at_risk": ("p_alive", "customer_id"),
+    }.get(request.segment, ("-visits", "-last_visit", "customer_id"))
+    return _members(request).order_by(*order).values("customer_id", "last_visit")
 
 
 def export_queryset(request: ExportRequest) -> QuerySet:
-    """The list's aggregate rows (customer_id, visits, tickets, spend, last_visit), in order."""
-    qs = SEGMENTS[request.segment](request)
+    """The list's rows in order: dicts with ``customer_id`` (and the window figures for ``all``)."""
+    if request.segment in STATE_SEGMENTS:
+        qs = _segment(request)
+    elif request.segment == "all":
+        qs = _best(request)
+    else:
+        raise ValueError(f"unknown list {request.segment!r}")
     return qs[: request.top] if request.top else qs
 
 
 def export_rows_count(*, request: ExportRequest) -> int:
     """How many customers the list holds (one query)."""
-    total = _window_months(request).filter(visits__gt=0).values("customer_id").distinct().count()
+    if request.segment in STATE_SEGMENTS:
+        total = _members(request).count()
+    else:
+        total = _window_months(request).filter(visits__gt=0).values("customer_id").distinct().count()
     return min(total, request.top) if request.top else total
+
+
+def _window_figures(request: ExportRequest, customer_ids: list[int]) -> dict[int, dict]:
+    """Visits, tickets, spend and last visit day in the window for a chunk of customers (one query)."""
+    rows = (
+        _window_months(request)
+        .filter(customer_id__in=customer_ids)
+        .values("customer_id")
+        .annotate(visits=Sum("visits"), tickets=Sum("tickets"), spend=Sum("revenue"), last_day=Max("last_day"))
+        .order_by()
+    )
+    return {r["customer_id"]: r for r in rows}
 
 
 def consented_contacts(customer_rows: Iterable[Customer]) -> dict[int, dict[str, str]]:
@@ -223,6 +283,18 @@ def export_rows(*, request: ExportRequest, limit: int | None = None) -> Iterator
         qs = qs[:limit]
     for chunk in _chunks(qs.iterator(chunk_size=CHUNK), CHUNK):
         ids = [r["customer_id"] for r in chunk]
+        if request.segment in STATE_SEGMENTS:
+            figures = _window_figures(request, ids)
+            chunk = [
+                {
+                    "customer_id": r["customer_id"],
+                    "visits": figures.get(r["customer_id"], {}).get("visits") or 0,
+                    "tickets": figures.get(r["customer_id"], {}).get("tickets") or 0,
+                    "spend": figures.get(r["customer_id"], {}).get("spend") or Decimal(0),
+                    "last_visit": r["last_visit"],
+                }
+                for r in chunk
+            ]
         customers = {c.pk: c for c in Customer.objects.filter(pk__in=ids).select_related("home_store")}
         contacts = consented_contacts(customers.values())
         staff = _served_most_by(request, ids)

@@ -273,8 +273,12 @@ def kpi_cards(current: Kpis, previous: Kpis) -> list[KpiCard]:
 # --- Reads (set-based, a fixed number of queries whatever the data size) -------------------------
 
 
-def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiInputs]:
-    """Counts for ``period`` and the previous period of the same length (3 queries + loyalty)."""
+def kpi_inputs(*, store_ids: list[int], period: Period, points: Decimal | None = None) -> tuple[KpiInputs, KpiInputs]:
+    """Counts for ``period`` and the previous period of the same length (2 queries + loyalty).
+
+    ``points``: the points liability when the caller already read it with its stores
+    (``points_liability_annotations``), which saves the page a query.
+    """
     from django.db.models import Max, Q, Sum
 
     from .models import StoreDay
@@ -311,10 +315,12 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
     )
     active = {day: sum(row[f"active_{key}"] or 0 for row in per_store) for key, day in moments.items()}
 
-    # 2-3. Customers who visited, and how many of them were already customers.
+    # 2. Customers who visited in each period, and how many of them were already customers.
     version = max((row["version"] for row in per_store if row["version"]), default=None)
-    visited = {key: _visited_cached(store_ids=store_ids, period=p, version=version) for key, p in periods.items()}
-    points = points_liability(store_ids=store_ids)
+    pair = _visited_cached(store_ids=store_ids, periods=(period, prev), version=version)
+    visited = {"cur": pair[0], "prev": pair[1]}
+    if points is None:
+        points = points_liability(store_ids=store_ids)
 
     def total(key: str):
         return sum((row[key] or 0) for row in per_store)
@@ -351,24 +357,25 @@ def kpi_inputs(*, store_ids: list[int], period: Period) -> tuple[KpiInputs, KpiI
 VISITED_CACHE_SECONDS = 6 * 60 * 60
 
 
-def _visited_cached(*, store_ids: list[int], period: Period, version) -> tuple[int, int]:
+def _visited_cached(*, store_ids: list[int], periods: tuple[Period, ...], version) -> list[tuple[int, int]]:
     """``_visited`` through the cache, keyed by the last refresh of the stores' days.
 
     The distinct count is the one figure that does not add up from daily rows, so it reads
-    CustomerMonth (linear in the customers of the period). A refresh of any day in the year
+    CustomerMonth (linear in the customers of the periods). A refresh of any day in the year
     behind the period changes ``version``, so a cached count is never older than the tables.
     """
     from django.core.cache import cache
 
     if version is None:
-        return 0, 0
+        return [(0, 0) for _p in periods]
     stores = ",".join(str(i) for i in sorted(store_ids))
-    key = f"dashboard:visited:{stores}:{period.start}:{period.end}:{version.isoformat()}"
+    spans = ",".join(f"{p.start}:{p.end}" for p in periods)
+    key = f"dashboard:visited:{stores}:{spans}:{version.isoformat()}"
     hit = cache.get(key)
     if hit is None:
-        hit = _visited(store_ids=store_ids, period=period)
+        hit = _visited(store_ids=store_ids, periods=periods)
         cache.set(key, hit, VISITED_CACHE_SECONDS)
-    return tuple(hit)
+    return [tuple(h) for h in hit]
 
 
 def _day_mask(first: int, last: int) -> int:
@@ -376,43 +383,102 @@ def _day_mask(first: int, last: int) -> int:
     return ((1 << last) - 1) ^ ((1 << (first - 1)) - 1)
 
 
-def _visited(*, store_ids: list[int], period: Period) -> tuple[int, int]:
-    """(customers with a visit in the period, those whose first sale was before it) — one query.
+def _visited(*, store_ids: list[int], periods: tuple[Period, ...]) -> list[tuple[int, int]]:
+    """For each period: (customers with a visit in it, those whose first sale was before it) — one query.
 
-    Whole months inside the period count as they are; the first and last month are cut to the
-    period's days with the ``visit_days`` bitmask, so the count is exact for any range.
+    Whole months inside a period count as they are; its first and last month are cut to the
+    period's days with the ``visit_days`` bitmask, so the count is exact for any range. All the
+    periods are counted in one pass over CustomerMonth (the page's query budget is fixed).
     """
-    from django.db.models import BigIntegerField, Case, Count, F, Min, Q, Value, When
+    from django.db.models import BigIntegerField, Case, Count, F, IntegerField, Max, Min, Q, Value, When
 
     from .analytics_dashboard import month_start, next_month
     from .models import CustomerMonth
 
-    m_first, m_last = month_start(period.start), month_start(period.end)
-    last_of_first = (next_month(period.start) - dt.timedelta(days=1)).day
-    if m_first == m_last:
-        whens = [
-            When(
-                month=m_first,
-                then=F("visit_days").bitand(Value(_day_mask(period.start.day, period.end.day), BigIntegerField())),
-            )
-        ]
-    else:
-        whens = [
-            When(
-                month=m_first,
-                then=F("visit_days").bitand(Value(_day_mask(period.start.day, last_of_first), BigIntegerField())),
-            ),
-            When(month=m_last, then=F("visit_days").bitand(Value(_day_mask(1, period.end.day), BigIntegerField()))),
-        ]
+    def bits(first: int, last: int):
+        return F("visit_days").bitand(Value(_day_mask(first, last), BigIntegerField()))
+
+    hits, seen_in, counts = {}, {}, {}
+    for i, period in enumerate(periods):
+        m_first, m_last = month_start(period.start), month_start(period.end)
+        last_of_first = (next_month(period.start) - dt.timedelta(days=1)).day
+        whens = [When(Q(month__lt=m_first) | Q(month__gt=m_last), then=Value(0, BigIntegerField()))]
+        if m_first == m_last:
+            whens.append(When(month=m_first, then=bits(period.start.day, period.end.day)))
+        else:
+            whens.append(When(month=m_first, then=bits(period.start.day, last_of_first)))
+            whens.append(When(month=m_last, then=bits(1, period.end.day)))
+        hits[f"hit{i}"] = Case(*whens, default=F("visit_days"), output_field=BigIntegerField())
+        seen_in[f"in{i}"] = Max(
+            Case(When(**{f"hit{i}__gt": 0}, then=Value(1)), default=Value(0)), output_field=IntegerField()
+        )
+        counts[f"customers{i}"] = Count("customer_id", filter=Q(**{f"in{i}": 1}))
+        counts[f"returning{i}"] = Count("customer_id", filter=Q(**{f"in{i}": 1, "seen__lt": period.start}))
+    any_hit = Q()
+    for name in hits:
+        any_hit |= Q(**{f"{name}__gt": 0})
     result = (
-        CustomerMonth.objects.filter(store_id__in=store_ids, month__gte=m_first, month__lte=m_last, visits__gt=0)
-        .annotate(hit=Case(*whens, default=F("visit_days"), output_field=BigIntegerField()))
-        .filter(hit__gt=0)
+        CustomerMonth.objects.filter(
+            store_id__in=store_ids,
+            month__gte=min(month_start(p.start) for p in periods),
+            month__lte=max(month_start(p.end) for p in periods),
+            visits__gt=0,
+        )
+        .annotate(**hits)
+        .filter(any_hit)
         .values("customer_id", "store_id")
-        .annotate(seen=Min("first_seen"))
-        .aggregate(customers=Count("customer_id"), returning=Count("customer_id", filter=Q(seen__lt=period.start)))
+        .annotate(seen=Min("first_seen"), **seen_in)
+        .aggregate(**counts)
     )
-    return result["customers"] or 0, result["returning"] or 0
+    return [(result[f"customers{i}"] or 0, result[f"returning{i}"] or 0) for i in range(len(periods))]
+
+
+def _rule(field: str, store_ref: str):
+    from django.db.models import OuterRef, Subquery
+    from django.db.models.functions import Coalesce
+
+    from loyalty.models import ProgramRules
+
+    own = ProgramRules.objects.filter(store_id=OuterRef(store_ref)).values(field)[:1]
+    chain = ProgramRules.objects.filter(store__isnull=True).values(field)[:1]
+    return Coalesce(Subquery(own), Subquery(chain))
+
+
+def _points_value(points, shown_points, shown_value) -> Decimal:
+    from loyalty.models import ProgramRules
+
+    defaults = ProgramRules()
+    shown_points = shown_points or defaults.display_points
+    shown_value = shown_value if shown_value is not None else defaults.display_value
+    return Decimal(points or 0) * Decimal(shown_value) / shown_points
+
+
+def points_liability_annotations() -> dict:
+    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``)."""
+    from django.db.models import OuterRef, Subquery, Sum
+
+    from loyalty.models import Account
+
+    held = (
+        Account.objects.filter(store_id=OuterRef("pk"), balance__gt=0)
+        .values("store_id")
+        .annotate(total=Sum("balance"))
+        .values("total")
+    )
+    return {
+        "points_held": Subquery(held),
+        "points_shown": _rule("display_points", "pk"),
+        "points_value": _rule("display_value", "pk"),
+    }
+
+
+def points_liability_of(stores) -> Decimal:
+    """The points liability of stores annotated with ``points_liability_annotations`` (no query)."""
+    value = sum(
+        (_points_value(s.points_held, s.points_shown, s.points_value) for s in stores if s.points_held),
+        Decimal(0),
+    )
+    return value.quantize(Decimal("0.01"))
 
 
 def points_liability(*, store_ids: list[int]) -> Decimal:
@@ -422,26 +488,19 @@ def points_liability(*, store_ids: list[int]) -> Decimal:
     (returns of spent points) do not reduce it: that debt is not money the shop owes.
     The point value is the store's rules row if it has one, else the chain's, else the defaults.
     """
-    from django.db.models import OuterRef, Subquery, Sum
-    from django.db.models.functions import Coalesce
+    from django.db.models import Sum
 
-    from loyalty.models import Account, ProgramRules
-
-    def rule(field: str):
-        own = ProgramRules.objects.filter(store_id=OuterRef("store_id")).values(field)[:1]
-        chain = ProgramRules.objects.filter(store__isnull=True).values(field)[:1]
-        return Coalesce(Subquery(own), Subquery(chain))
+    from loyalty.models import Account
 
     rows = (
         Account.objects.filter(store_id__in=store_ids, balance__gt=0)
         .values("store_id")
-        .annotate(points=Sum("balance"), shown_points=rule("display_points"), shown_value=rule("display_value"))
+        .annotate(
+            points=Sum("balance"),
+            shown_points=_rule("display_points", "store_id"),
+            shown_value=_rule("display_value", "store_id"),
+        )
         .order_by()
     )
-    defaults = ProgramRules()
-    value = Decimal(0)
-    for r in rows:
-        shown_points = r["shown_points"] or defaults.display_points
-        shown_value = r["shown_value"] if r["shown_value"] is not None else defaults.display_value
-        value += Decimal(r["points"]) * Decimal(shown_value) / shown_points
+    value = sum((_points_value(r["points"], r["shown_points"], r["shown_value"]) for r in rows), Decimal(0))
     return value.quantize(Decimal("0.01"))

@@ -348,13 +348,15 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
         if params
         else {}
     )
-    run.changes = run.segment_changes.count()
+    run.changes, run.ladder_moves = analytics.run_changes_summary(run_id=run.pk)
     if run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > 10_000:
         analytics.state_table_analyze()
     run.status = SegmentRun.Status.DONE
     run.finished_at = now
     run.progress_done = run.progress_total
-    run.save(update_fields=["counts", "model_params", "changes", "status", "finished_at", "progress_done"])
+    run.save(
+        update_fields=["counts", "ladder_moves", "model_params", "changes", "status", "finished_at", "progress_done"]
+    )
     logger.info("segment run %s done: changes=%s", run.pk, run.changes)
     return run
 

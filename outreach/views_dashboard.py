@@ -15,10 +15,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from customers.access import SESSION_STORE_KEY, role_required, stores_for
+from customers.access import SESSION_STORE_KEY, access_for, role_required, stores_for
 from customers.models import Role, Store
 
-from . import analytics_dashboard, exports, kpis
+from . import analytics_dashboard, dashboard_segments, exports, kpis
 from .models import ExportJob
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -59,7 +59,12 @@ class DashboardFilter:
 
 def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, DashboardFilter]:
     """The stores and period the page is about: the form's choice, else the switcher and 30 days."""
-    visible = list(stores_for(request.user).only("pk", "code", "name", "currency", "margin"))
+    # The stores come with their points liability (subqueries): one query fewer for the page.
+    visible = list(
+        stores_for(request.user)
+        .only("pk", "code", "name", "currency", "margin")
+        .annotate(**kpis.points_liability_annotations())
+    )
     today = timezone.localdate()
     # The store switcher's choice is the default (read from the session: no extra query).
     switched = request.session.get(SESSION_STORE_KEY, "")
@@ -118,19 +123,25 @@ def _ltv_method(current: kpis.Kpis) -> str:
     }
 
 
-def segment_slots(*, store_ids: list[int], period: kpis.Period) -> dict:
-    """Tiles fed by segmentation and outreach (issues 5 and 6): each is None until its tables exist.
+def segment_slots(*, scope_key: str | None, period: kpis.Period) -> dict:
+    """Tiles fed by segmentation and outreach: each is None until its tables exist.
 
-    Seams: ``ladder`` (funnel with movement since the last run), ``segment_sizes`` (over time),
-    ``abc_xyz`` (3 × 3), ``rfm`` (grid), ``notes_pipeline`` (per staff member) and
-    ``campaigns`` (contacted vs holdout, lift). The templates under
-    ``outreach/dashboard/slots/`` render nothing for a None.
+    Seams: ``segments`` (the scope's latest run: ladder funnel with movement, segment sizes over
+    time, ABC-XYZ, RFM — ``outreach.dashboard_segments``, one query), ``segments_missing`` (why there
+    is none), ``notes_pipeline`` (per staff member) and ``campaigns`` (contacted vs holdout, lift).
+    The templates under ``outreach/dashboard/slots/`` render nothing for a None.
     """
+    tiles = dashboard_segments.segment_tiles(scope_key=scope_key, until=period.end) if scope_key else None
+    if scope_key is None:
+        missing = _("Choose one store to see its customer ladder and segments.")
+    elif tiles is None:
+        missing = _("No segmentation run yet — a manager can run it from the Segments page.")
+    else:
+        missing = ""
     return {
-        "ladder": None,
-        "segment_sizes": None,
-        "abc_xyz": None,
-        "rfm": None,
+        "segments": tiles,
+        "segments_missing": missing,
+        "segments_charts": dashboard_segments.chart_data(tiles) if tiles else None,
         "notes_pipeline": None,
         "campaigns": None,
     }
@@ -148,7 +159,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     form, flt = _dashboard_filter(request)
     store_ids = [s.pk for s in flt.stores]
     period = flt.period
-    current_inputs, previous_inputs = kpis.kpi_inputs(store_ids=store_ids, period=period)
+    current_inputs, previous_inputs = kpis.kpi_inputs(
+        store_ids=store_ids, period=period, points=kpis.points_liability_of(flt.stores)
+    )
     current, previous = kpis.kpis_compute(current_inputs), kpis.kpis_compute(previous_inputs)
     cards = []
     for card in kpis.kpi_cards(current, previous):
@@ -175,6 +188,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             else None
         ),
     }
+    scope_key = dashboard_segments.scope_key_for_dashboard(
+        store_ids=store_ids, store_code=flt.store_code, chain_wide=access_for(request.user).chain_wide
+    )
+    slots = segment_slots(scope_key=scope_key, period=period)
+    if slots["segments_charts"]:
+        chart_data.update(slots["segments_charts"])
     cohort_rows = [
         {
             "cohort": row.cohort,
@@ -199,7 +218,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "cohort_offsets": list(range(12)),
             "complaints": complaints,
             "chart_data": chart_data,
-            "slots": segment_slots(store_ids=store_ids, period=period),
+            "slots": slots,
             "presets": [
                 {"label": label, "start": period.end - dt.timedelta(days=days - 1), "end": period.end}
                 for days, label in PRESETS

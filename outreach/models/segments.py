@@ -109,6 +109,9 @@ class SegmentRun(models.Model):
     pending_watermark = models.BigIntegerField(default=0)
     changes = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
+    # The run's ladder moves as {"from>to": customers} ("" is "not on the ladder"): the dashboard's
+    # "movement since the last run" without reading the history at request time.
+    ladder_moves = models.JSONField(default=dict, blank=True)
     model_params = models.JSONField(default=dict, blank=True)
     # The settings the run used: a run with other settings than the previous one recomputes everyone.
     policy_snapshot = models.JSONField(default=dict, blank=True)

@@ -2,6 +2,10 @@
 (function () {
   "use strict";
   var COLORS = ["#0d6efd", "#20c997", "#fd7e14", "#d63384", "#6f42c1", "#6c757d"];
+  var SEGMENT_COLORS = {
+    new: "#20c997", active: "#0d6efd", one_timer: "#adb5bd", lapsed: "#fd7e14",
+    lost: "#6c757d", at_risk: "#dc3545", best: "#6f42c1"
+  };
 
   function readData() {
     var node = document.getElementById("dashboard-data");
@@ -55,6 +59,61 @@
     canvas.dataset.rendered = "true";
   }
 
+  // The customer ladder as a funnel: horizontal bars, widest rung first, centred like a funnel
+  // (a floating bar from -n/2 to n/2), the count in the tooltip and in the table.
+  function ladderChart(data) {
+    var canvas = document.getElementById("chart-ladder");
+    if (!canvas || !window.Chart || !data.ladder) { return; }
+    var counts = data.ladder.customers;
+    canvas.dataset.total = String(counts.reduce(function (a, b) { return a + b; }, 0));
+    new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.ladder.labels,
+        datasets: [{
+          label: data.ladder.label,
+          data: counts.map(function (n) { return [-n / 2, n / 2]; }),
+          backgroundColor: counts.map(function (n, i) { return COLORS[i % COLORS.length]; }),
+          borderSkipped: false
+        }]
+      },
+      options: {
+        indexAxis: "y",
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { display: false }, y: { grid: { display: false }, position: rtl() ? "right" : "left" } },
+        plugins: {
+          legend: { display: false },
+          tooltip: { callbacks: { label: function (ctx) { return data.ladder.label + ": " + counts[ctx.dataIndex]; } } }
+        }
+      }
+    });
+    canvas.dataset.rendered = "true";
+  }
+
+  function segmentSizesChart(data) {
+    var canvas = document.getElementById("chart-segment-sizes");
+    if (!canvas || !window.Chart || !data.segment_sizes) { return; }
+    canvas.dataset.points = String(data.segment_sizes.labels.length);
+    new window.Chart(canvas, {
+      type: "line",
+      data: {
+        labels: data.segment_sizes.labels,
+        datasets: data.segment_sizes.series.map(function (s, i) {
+          var color = SEGMENT_COLORS[s.key] || COLORS[i % COLORS.length];
+          return { label: s.label, data: s.data, borderColor: color, backgroundColor: color, tension: 0.2, pointRadius: 3 };
+        })
+      },
+      options: {
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { reverse: rtl() }, y: { beginAtZero: true, ticks: { precision: 0 } } },
+        plugins: { legend: { rtl: rtl(), position: "bottom", labels: { boxWidth: 12 } } }
+      }
+    });
+    canvas.dataset.rendered = "true";
+  }
+
   // Export job page: poll the status until done, then show the download link.
   function exportProgress() {
     var box = document.getElementById("export-job");
@@ -84,6 +143,6 @@
   }
 
   var data = readData();
-  if (data) { visitsChart(data); complaintsChart(data); }
+  if (data) { visitsChart(data); complaintsChart(data); ladderChart(data); segmentSizesChart(data); }
   exportProgress();
 })();

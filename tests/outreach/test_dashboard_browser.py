@@ -44,7 +44,10 @@ def test_owner_downloads_the_best_customer_xlsx_and_opens_it(
     from celery.contrib.testing.worker import start_worker
 
     from crm.celery import app
+    from outreach.services import segments_refresh
+    from tests.conftest import AS_OF
 
+    segments_refresh(store=None, as_of=AS_OF.date(), now=AS_OF)  # best customers come from the segmentation
     browser_login(owner)
     page.goto("/dashboard/exports/")
     page.select_option("#id_segment", "best")

@@ -11,9 +11,10 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from customers.models import AuditEntry
-from outreach import exports
+from outreach import exports, rules
 from outreach.exports import ExportRequest, neutralise
 from outreach.models import ExportJob
+from outreach.services import segments_refresh
 from tests.factories import CustomerFactory, visits
 from tests.outreach.conftest import refresh
 
@@ -42,6 +43,8 @@ def hostile_customers(store, best_regular, lapsed_regular, one_timer):
         visits(c, [dt.date(2026, 10, 1 + i), dt.date(2026, 10, 10 + i)])
         made.append(c)
     refresh(dt.date(2025, 11, 1), dt.date(2026, 11, 1))
+    for scope in (store, None):
+        segments_refresh(store=scope, as_of=AS_OF, now=dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC))
     return made
 
 
@@ -201,3 +204,100 @@ def test_contact_details_leave_only_with_their_consent(store):
     contacts = exports.consented_contacts([quiet, blocked])
     assert contacts[quiet.pk] == {"email": quiet.email, "phone": "", "postal_address": ""}
     assert contacts[blocked.pk] == {"email": "", "phone": "", "postal_address": ""}
+
+
+# --- Segment lists from the segmentation tables -----------------------------------------------------
+
+
+def _names(rows) -> list[str]:
+    return [r["card"] for r in rows]
+
+
+def test_the_export_offers_every_segment_of_the_segmentation():
+    offered = {value for value, _label in exports.SEGMENT_CHOICES}
+    assert offered == {*rules.SEGMENT_NAMES, "all"}
+    assert {"best", "lapsed", "lost", "new", "one_timer", "at_risk"} <= offered
+    assert {"buyer", "repeat", "regular", "adherent", "advocate"} <= offered
+
+
+def test_best_is_the_segmentation_best_list_in_rank_order(store, hostile_customers, best_regular):
+    from outreach.models import CustomerSegmentState, SegmentPolicy
+
+    SegmentPolicy.objects.update_or_create(store=None, defaults={"best_top_n": 2})
+    segments_refresh(store=None, as_of=AS_OF, now=dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC))
+    chain = ExportRequest(segment="best", top=None, store_ids=(store.pk,), as_of=AS_OF)
+    ranked = CustomerSegmentState.objects.filter(scope_key="chain", is_best=True).order_by("best_rank")
+    expected = [s.customer.card_number for s in ranked]
+    assert len(expected) == 2 and expected[0] == best_regular.card_number
+    assert _names(exports.export_rows(request=chain)) == expected
+    assert exports.export_rows_count(request=chain) == 2
+    # The store's own segmentation keeps its default top 50: everyone who bought there.
+    assert exports.export_rows_count(request=_request(store, segment="best")) == 7
+
+
+def test_each_segment_lists_its_members_from_the_state_table(
+    store, hostile_customers, best_regular, lapsed_regular, one_timer
+):
+    def listed(segment):
+        return _names(exports.export_rows(request=_request(store, segment=segment)))
+
+    assert listed("lapsed") == [lapsed_regular.card_number]
+    assert listed("one_timer") == [one_timer.card_number]
+    assert listed("adherent") == [best_regular.card_number]
+    assert set(listed("repeat")) == {c.card_number for c in hostile_customers} | {lapsed_regular.card_number}
+    assert listed("lost") == [] and listed("advocate") == []
+    row = next(exports.export_rows(request=_request(store, segment="lapsed")))
+    assert row["last_visit"] == AS_OF - dt.timedelta(days=63)  # the last visit, even outside the window
+    assert row["visits"] > 0 and row["tickets"] == row["visits"]  # the 12-month figures
+
+
+def test_a_store_segment_counts_visits_in_that_store_only(store, other_store, hostile_customers, best_regular):
+    visitor = CustomerFactory(home_store=other_store)
+    visits(visitor, [dt.date(2026, 10, d) for d in (1, 8, 15, 22)])
+    for scope in (other_store, None):
+        segments_refresh(store=scope, as_of=AS_OF, now=dt.datetime(2026, 11, 1, 10, tzinfo=dt.UTC))
+    here = _names(exports.export_rows(request=_request(store, segment="regular")))
+    chain = ExportRequest(segment="regular", top=None, store_ids=(store.pk, other_store.pk), as_of=AS_OF)
+    assert visitor.card_number not in here
+    assert visitor.card_number in _names(exports.export_rows(request=chain))
+
+
+def test_segment_csv_neutralises_hostile_names(store, hostile_customers):
+    body = "".join(exports.csv_stream(request=_request(store, segment="repeat")))
+    data = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))[1:]
+    assert {"'" + v for v in HOSTILE} <= {row[1] for row in data}
+    assert not any(cell.startswith(("=", "+", "@", "\t", "\r", "\n")) for row in data for cell in row)
+
+
+def test_export_command_takes_any_segment_and_refuses_several_stores(
+    store, other_store, hostile_customers, lapsed_regular, tmp_path
+):
+    from django.core.management.base import CommandError
+
+    out = tmp_path / "lapsed.csv"
+    call_command("export_customers", "--segment", "lapsed", "--store", store.code, "-o", str(out))
+    rows = list(csv.reader(io.StringIO(out.read_text().lstrip("\ufeff"))))
+    assert [r[0] for r in rows[1:]] == [lapsed_regular.card_number]
+    entry = AuditEntry.objects.filter(action="export").latest("pk")
+    assert entry.details["filter"]["scope"] == f"store:{store.pk}" and entry.details["rows"] == 1
+    with pytest.raises(CommandError, match="one store"):
+        call_command(
+            "export_customers",
+            "--segment",
+            "lapsed",
+            "--store",
+            store.code,
+            "--store",
+            other_store.code,
+            "-o",
+            str(out),
+        )
+
+
+def test_owner_downloads_a_segment_csv_from_the_web(login, owner, store, hostile_customers, one_timer):
+    response = login(owner).get(
+        reverse("dashboard:export_download"), {"segment": "one_timer", "format": "csv", "store": store.code}
+    )
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(body.lstrip("\ufeff"))))
+    assert [r[0] for r in rows[1:]] == [one_timer.card_number]

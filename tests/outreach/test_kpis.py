@@ -157,3 +157,29 @@ def test_points_liability_values_positive_balances_at_each_stores_point_value(st
         as_of=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
     )
     assert points_liability(store_ids=[store.pk]) == Decimal("17.00")
+
+
+def test_points_liability_read_with_the_stores_equals_the_separate_query(store, other_store):
+    """The dashboard reads the liability as annotations of its store query (one query fewer): same money."""
+    from customers.models import Store
+    from loyalty.models import ProgramRules
+    from loyalty.services import account_open, points_adjust
+    from outreach.kpis import points_liability_annotations, points_liability_of
+    from tests.factories import UserFactory
+
+    ProgramRules.objects.create(display_points=100, display_value=Decimal("5.00"))  # chain: 1 point = 0.05
+    ProgramRules.objects.create(store=other_store, display_points=10, display_value=Decimal("1.00"))  # 0.10
+    by = UserFactory()
+    for i, (where, points) in enumerate(((store, 300), (store, 40), (other_store, 999))):
+        points_adjust(
+            account=account_open(customer=CustomerFactory(home_store=where)),
+            points=points,
+            reason="t",
+            by=by,
+            key=f"k{i}",
+            as_of=dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+        )
+    stores = list(Store.objects.annotate(**points_liability_annotations()).order_by("code"))
+    assert points_liability_of(stores) == Decimal("17.00") + Decimal("99.90")
+    assert points_liability_of(stores) == points_liability(store_ids=[store.pk, other_store.pk])
+    assert points_liability_of([s for s in stores if s.pk == store.pk]) == Decimal("17.00")

@@ -11,7 +11,10 @@ from outreach import exports
 
 
 class Command(BaseCommand):
-    help = "Export a customer list, e.g. --segment best --top 50 --format xlsx -o best.xlsx (audited)."
+    help = (
+        "Export a customer list, e.g. --segment best --top 50 --format xlsx -o best.xlsx (audited). "
+        "Segments come from the latest segmentation run of the store (--store CODE) or of the chain."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--segment", default="best", choices=[c for c, _label in exports.SEGMENT_CHOICES])
@@ -28,6 +31,8 @@ class Command(BaseCommand):
             day = dt.date.fromisoformat(as_of) if as_of else timezone.localdate()
         except ValueError as exc:
             raise CommandError(f"--as-of is YYYY-MM-DD: {exc}") from exc
+        if segment in exports.STATE_SEGMENTS and store and len(set(store)) > 1:
+            raise CommandError("A segment list is for one store (--store CODE) or the whole chain (no --store).")
         stores = Store.objects.all()
         if store:
             stores = stores.filter(code__in=store)
