@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('customers', '0001_initial'),
         ('loyalty', '0050_gift_vouchers'),
-        ('outreach', '0002_dashboard_aggregates'),
+        ('outreach', '0003_segmentrun_ladder_moves'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
