@@ -282,6 +282,11 @@ CELERY_BEAT_SCHEDULE.update(
 )
 # Tasks that re-queue rows stuck after a broker restart; `check --deploy` insists they are scheduled.
 REGULARS_SWEEPERS: list[str] = []
+# Notes whose email has been "sending" longer than its lease (lost wake-up) are re-queued.
+CELERY_BEAT_SCHEDULE["outreach-notes-sweep"] = {"task": "outreach.notes_sweep", "schedule": 5 * 60}
+REGULARS_SWEEPERS.append("outreach.notes_sweep")
+# The mailto: half of List-Unsubscribe (RFC 8058 needs the https URL; some clients prefer mail).
+REGULARS_UNSUBSCRIBE_MAILTO = env.str("REGULARS_UNSUBSCRIBE_MAILTO", default="")
 # Segments: every night after the tills close, one run per scope (command: refresh_segments).
 CELERY_BEAT_SCHEDULE["outreach-segments-refresh"] = {
     "task": "outreach.segments_refresh_all",

@@ -17,6 +17,7 @@ api_v1 = [
 urlpatterns = [
     path("", customer_views.home, name="home"),
     path("customers/", include("customers.urls")),
+    path("notes/", include("outreach.urls_notes")),
     path("segments/", include("outreach.urls")),
     path("loyalty/", include("loyalty.urls")),
     path("api/v1/loyalty/", include(("loyalty.api_urls", "loyalty_api"))),

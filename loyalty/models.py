@@ -396,10 +396,20 @@ def new_voucher_code() -> str:
 class Voucher(models.Model):
     """What a redemption gives the customer: a single-use code with an expiry."""
 
+    class Source(models.TextChoices):
+        REDEEM = "redeem", _("Bought with points")
+        GIFT = "gift", _("Gift (outreach)")
+
     code = models.CharField(_("code"), max_length=16, unique=True, default=new_voucher_code)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="vouchers")
-    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="vouchers", verbose_name=_("reward"))
-    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, related_name="voucher")
+    # A gift voucher (win-back note) may have no catalogue reward and costs no points: no entry.
+    reward = models.ForeignKey(
+        Reward, on_delete=models.PROTECT, null=True, blank=True, related_name="vouchers", verbose_name=_("reward")
+    )
+    entry = models.OneToOneField(PointsEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="voucher")
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.REDEEM)
+    # Idempotency key of a gift ("gift:note:42"); NULL for redemptions (their key is the entry's).
+    gift_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+", verbose_name=_("issued at"))
     # What the reward was when redeemed (the catalogue may change later).
     label = models.CharField(_("reward"), max_length=200)
@@ -412,6 +422,15 @@ class Voucher(models.Model):
         verbose_name_plural = _("vouchers")
         constraints = [
             models.CheckConstraint(condition=Q(expires_at__gt=F("issued_at")), name="voucher_expires_after_issue"),
+            # A redemption always has its points entry and reward; a gift always has its key.
+            models.CheckConstraint(
+                condition=~Q(source="redeem") | (Q(entry__isnull=False) & Q(reward__isnull=False)),
+                name="voucher_redeem_has_entry",
+            ),
+            models.CheckConstraint(
+                condition=~Q(source="gift") | (Q(gift_key__isnull=False) & Q(entry__isnull=True)),
+                name="voucher_gift_has_key_no_entry",
+            ),
         ]
 
     def __str__(self) -> str:

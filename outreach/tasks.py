@@ -101,3 +101,6 @@ def _user(user_id: int | None):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(pk=user_id).first()
+
+
+from .tasks_notes import *  # noqa: E402,F401,F403  (notes tasks: outreach.notes_queue, note_email_send, notes_sweep)

@@ -4,6 +4,7 @@ state, history of moves); ``dashboard``: the dashboard's precomputed aggregates 
 Every public name is importable from ``outreach.models``.
 """
 
+from ..notes_models import *  # noqa: F403  (notes: campaigns, notes, holdouts, queue runs)
 from .dashboard import *  # noqa: F403
 from .dashboard import ACTIVE_WINDOW_DAYS  # noqa: F401
 from .segments import *  # noqa: F403

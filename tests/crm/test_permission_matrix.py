@@ -173,6 +173,69 @@ MATRIX.update(
     }
 )
 
+# Notes and campaigns (outreach). Objects are made on demand for store A (CHZ).
+
+
+def _campaign(w):
+    from outreach.notes_models import Campaign
+
+    return Campaign.objects.get_or_create(name="Matrix thanks", kind="thank_you", store=w["store"])[0]
+
+
+def _note(w):
+    from outreach.notes_models import Note
+
+    return Note.objects.get_or_create(
+        customer=w["customer"],
+        campaign=_campaign(w),
+        period="2026-11",
+        defaults={
+            "store": w["store"],
+            "kind": "thank_you",
+            "channel": "post",
+            "why": "47 visits",
+            "wording": "Thank you",
+            "language": "en",
+            "queued_at": w["ticket"].purchased_at,
+            "assigned_to": w["users"]["staff"],
+        },
+    )[0]
+
+
+def _unsubscribe_token(w):
+    from outreach.emails import unsubscribe_token
+
+    return unsubscribe_token(customer_id=w["customer"].pk)
+
+
+MATRIX.update(
+    {
+        "notes:mine": Case(Role.STAFF),
+        "notes:tick": Case(
+            Role.STAFF, method="post", data=lambda w: {"note": _note(w).pk, "action": "written"}, ok=302
+        ),
+        "notes:print": Case(Role.STAFF, data=lambda w: {"layout": "labels"}),
+        "notes:store": Case(Role.MANAGER),
+        "notes:reassign": Case(
+            Role.MANAGER,
+            kwargs=lambda w: {"pk": _note(w).pk},
+            method="post",
+            data=lambda w: {"assigned_to": w["users"]["staff"].pk},
+            ok=302,
+            scoped=True,
+        ),
+        "notes:campaigns": Case(Role.MANAGER),
+        "notes:campaign_new": Case(Role.MANAGER),
+        "notes:campaign_detail": Case(Role.MANAGER, kwargs=lambda w: {"pk": _campaign(w).pk}, scoped=True),
+        "notes:campaign_edit": Case(Role.MANAGER, kwargs=lambda w: {"pk": _campaign(w).pk}, scoped=True),
+        "notes:campaign_queue": Case(
+            Role.MANAGER, kwargs=lambda w: {"pk": _campaign(w).pk}, method="post", ok=302, scoped=True
+        ),
+        "notes:unsubscribe": Case(None, kwargs=lambda w: {"token": _unsubscribe_token(w)}),
+    }
+)
+
+
 # Whole namespaces handled by one rule: Django's admin is for superusers only,
 # and none of the shop roles is a superuser.
 NAMESPACE_RULES = {"admin"}

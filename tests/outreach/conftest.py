@@ -162,3 +162,7 @@ def refreshed_history(store, best_regular, lapsed_regular, two_visit_customer, o
 def media_root(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     return tmp_path / "media"
+
+
+# Notes: a real local SMTP server (aiosmtpd) for the email tests.
+from .smtp_server import smtp_server  # noqa: E402,F401
