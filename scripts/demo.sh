@@ -15,6 +15,7 @@ $PY manage.py load_demo_loyalty
 $PY manage.py loyalty_earn_history
 $PY manage.py refresh_dashboard --since all
 $PY manage.py refresh_segments
+$PY manage.py load_demo_campaigns
 $PY manage.py queue_notes
 pids=()
 cleanup() { for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }

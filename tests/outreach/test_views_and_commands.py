@@ -112,3 +112,23 @@ def test_the_customer_page_shows_segment_badges_with_the_reason(lapsed_regular, 
     html = login(staff).get(lapsed_regular.get_absolute_url()).content.decode()
     assert 'data-testid="segment-badges"' in html
     assert "lapsed regular" in html and "usually every 7 days, 9 weeks since" in html
+
+
+def test_demo_campaigns_give_the_demo_notes_to_write(best_regular, lapsed_regular, staff, store):
+    import io
+
+    from django.core.management import call_command
+
+    from outreach.notes_models import Campaign, Note
+
+    for _ in range(2):
+        call_command("load_demo_campaigns", stdout=io.StringIO())
+    assert Campaign.objects.filter(store=None).count() == 2
+    for customer in (best_regular, lapsed_regular):
+        customer.consent_post = True
+        customer.save(update_fields=["consent_post"])
+    segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    out = io.StringIO()
+    call_command("queue_notes", "--as-of", AS_OF_DATE.isoformat(), stdout=out)
+    kinds = set(Note.objects.values_list("campaign__kind", flat=True))
+    assert kinds == {"thank_you", "win_back"}, out.getvalue()
