@@ -15,6 +15,10 @@ $PY manage.py load_demo_loyalty
 $PY manage.py loyalty_earn_history
 $PY manage.py refresh_dashboard --since all
 $PY manage.py refresh_segments
+# Each store's own segmentation too (a store manager's dashboard reads the store's scope).
+for code in $($PY manage.py shell -c "from customers.models import Store; print(' '.join(Store.objects.values_list('code', flat=True)))"); do
+  $PY manage.py refresh_segments --store "$code"
+done
 $PY manage.py load_demo_campaigns
 $PY manage.py queue_notes
 pids=()
