@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from customers.access import access_for, stores_for
 from customers.models import Customer, Store
@@ -22,7 +22,7 @@ SEGMENT_LABELS = {
     "at_risk": gettext_lazy("At risk"),
     "buyer": gettext_lazy("Buyers"),
     "repeat": gettext_lazy("Repeat clients"),
-    "regular": gettext_lazy("Regulars"),
+    "regular": pgettext_lazy("segment: regular customers", "Regulars"),
     "adherent": gettext_lazy("Adherents"),
     "advocate": gettext_lazy("Advocates"),
 }
