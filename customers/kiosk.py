@@ -16,7 +16,7 @@ from django.contrib.auth import login, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -112,7 +112,7 @@ def kiosk_pin(request: HttpRequest) -> HttpResponse:
 def kiosk_signup(request: HttpRequest) -> HttpResponse:
     """The five questions. On success: the customer, their consent and card exist; show the card."""
     kiosk = _kiosk(request)
-    store = Store.objects.get(pk=kiosk["store_id"])
+    store = get_object_or_404(Store, pk=kiosk["store_id"])  # set by kiosk_start from the user's own stores
     form = SignupForm(request.POST or None, store=store)
     if request.method == "GET" and kiosk.get("last_customer_id"):
         kiosk["last_customer_id"] = None  # the previous person's card is no longer shown

@@ -15,6 +15,9 @@ class OutreachConfig(AppConfig):
         customers_merged.connect(receivers.move_segments_on_merge, dispatch_uid="outreach.move_segments_on_merge")
         customer_erased.connect(receivers.drop_segments_on_erasure, dispatch_uid="outreach.drop_segments_on_erasure")
         connect_dashboard()
+        from . import notes_receivers
+
+        notes_receivers.connect()  # notes follow merges, forget erased customers, show on the timeline
 
 
 def connect_dashboard() -> None:

@@ -370,14 +370,3 @@ class NoteRun(models.Model):
 
     def __str__(self) -> str:
         return f"note run #{self.pk} {self.as_of:%Y-%m-%d}"
-
-
-def _connect_receivers() -> None:
-    # Here rather than in OutreachConfig.ready (owned by segmentation): this module is imported
-    # exactly when the app registry loads outreach.models.
-    from . import notes_receivers
-
-    notes_receivers.connect()
-
-
-_connect_receivers()

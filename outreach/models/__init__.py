@@ -1,5 +1,6 @@
 """Outreach models. ``segments``: segmentation by visit frequency (settings, runs, each customer's
-state, history of moves); ``dashboard``: the dashboard's precomputed aggregates and export jobs.
+state, history of moves); ``dashboard``: the dashboard's precomputed aggregates and export jobs;
+``outreach.notes_models``: campaigns, notes, holdouts and queue runs.
 
 Every public name is importable from ``outreach.models``.
 """
