@@ -12,7 +12,14 @@ from customers.models import Role
 from .campaigns_wording import SHIPPED_LANGUAGES, default_wording
 from .notes_models import Campaign, CampaignKind, CampaignTemplate, IncentiveKind
 
-LANGUAGE_NAMES = {"en": "English", "ru": "Русский", "uz": "Oʻzbekcha", "fa": "فارسی"}
+LANGUAGE_NAMES = {
+    "en": "English",
+    "ru": "Русский",
+    "uz": "Oʻzbekcha",
+    "fa": "فارسی",
+    "bg": "Български",
+    "tl": "Tagalog",
+}
 
 
 class CampaignForm(forms.ModelForm):

@@ -31,6 +31,17 @@ DEFAULT_WORDING: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name} عزیز،\nاز اینکه همیشه به ما سر می‌زنید صمیمانه سپاسگزاریم. "
             "حضور شما برای ما بسیار ارزشمند است.\nبا احترام، {staff} و همکاران در {favourite_store}",
         ),
+        "bg": (
+            "Благодарим ви, {first_name}!",
+            "Здравейте, {first_name}!\nБлагодарим ви, че се отбивате при нас толкова често — {visits} посещения "
+            "тази година. Винаги се радваме да ви видим в {favourite_store}.\nС топли поздрави, {staff} и екипът",
+        ),
+        "tl": (
+            "Salamat po, {first_name}!",
+            "Magandang araw po, {first_name}!\nMaraming salamat sa madalas ninyong pagdalaw — {visits} beses na "
+            "ngayong taon. Lagi kaming natutuwa kapag nakikita namin kayo sa {favourite_store}.\n"
+            "Taos-pusong pasasalamat, {staff} at ang buong team",
+        ),
     },
     "win_back": {
         "en": (
@@ -54,6 +65,17 @@ DEFAULT_WORDING: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name} عزیز،\nدلمان برایتان تنگ شده است! خوشحال می‌شویم دوباره شما را در فروشگاه ببینیم — "
             "هدیه‌ای کوچک منتظر شماست.\nبا مهر، {staff} و همکاران در {favourite_store}",
         ),
+        "bg": (
+            "{first_name}, липсвате ни!",
+            "Здравейте, {first_name}!\nОтдавна не сме се виждали и ни липсвате. Ще се радваме да ви посрещнем "
+            "отново — очаква ви малък подарък.\nС топли поздрави, {staff} и екипът на {favourite_store}",
+        ),
+        "tl": (
+            "Na-miss namin kayo, {first_name}!",
+            "Magandang araw po, {first_name}!\nMatagal-tagal na rin po kayong hindi nakadadalaw, at na-miss namin "
+            "kayo. Sana po ay makabalik kayo — may munting regalo kaming nakahanda para sa inyo.\n"
+            "Ingat po, {staff} at ang team ng {favourite_store}",
+        ),
     },
     "birthday": {
         "en": (
@@ -75,6 +97,17 @@ DEFAULT_WORDING: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name} عزیز، تولدتان مبارک!",
             "{first_name} عزیز،\nتولدتان مبارک! همه ما در {favourite_store} بهترین‌ها را برایتان آرزو می‌کنیم. "
             "هر وقت فرصت کردید سری به ما بزنید.\n{staff} و همکاران",
+        ),
+        "bg": (
+            "Честит рожден ден, {first_name}!",
+            "Здравейте, {first_name}!\nЧестит рожден ден от всички нас в {favourite_store}! Пожелаваме ви здраве "
+            "и много усмивки. Отбийте се, когато можете — ще се радваме да празнуваме заедно.\n{staff} и екипът",
+        ),
+        "tl": (
+            "Maligayang kaarawan, {first_name}!",
+            "Hi {first_name}!\nMaligayang kaarawan po mula sa aming lahat sa {favourite_store}! Nawa'y puno ng "
+            "saya ang araw ninyo. Dumaan po kayo kapag may oras — gusto namin kayong makasama sa pagdiriwang.\n"
+            "{staff} at ang team",
         ),
     },
     "big_purchase": {
@@ -98,6 +131,18 @@ DEFAULT_WORDING: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name} عزیز،\nاز اینکه در {last_purchase} ما را انتخاب کردید سپاسگزاریم. امیدواریم از آن "
             "لذت ببرید.\nبا سپاس، {staff} و همکاران در {favourite_store}",
         ),
+        "bg": (
+            "Благодарим за покупката, {first_name}!",
+            "Здравейте, {first_name}!\nБлагодарим ви, че избрахте нас на {last_purchase}. Надяваме се покупката "
+            "да ви радва дълго, а ако имате нужда от нещо — просто ни кажете.\n"
+            "С благодарност, {staff} и екипът на {favourite_store}",
+        ),
+        "tl": (
+            "Salamat sa inyong pamimili, {first_name}!",
+            "Magandang araw po, {first_name}!\nSalamat po sa pagpili sa amin noong {last_purchase}. Sana po ay "
+            "magustuhan ninyo ito — at kung may kailangan kayo, sabihan lang po kami.\n"
+            "Salamat muli, {staff} at ang team ng {favourite_store}",
+        ),
     },
     "new_arrivals": {
         "en": (
@@ -119,6 +164,16 @@ DEFAULT_WORDING: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name} عزیز، کالای تازه رسیده",
             "{first_name} عزیز،\nکالاهای تازه‌ای رسیده که ما را یاد شما انداخت. پیش از همه بیایید و ببینید!\n"
             "{staff}، {favourite_store}",
+        ),
+        "bg": (
+            "{first_name}, имаме нещо ново за вас",
+            "Здравейте, {first_name}!\nТъкмо пристигнаха нови неща и веднага се сетихме за вас. Заповядайте "
+            "да ги разгледате първи!\n{staff}, {favourite_store}",
+        ),
+        "tl": (
+            "{first_name}, may bago kami para sa inyo!",
+            "Hi {first_name}!\nKararating lang po ng mga bagong paninda at kayo agad ang naisip namin. Dumaan "
+            "po kayo para kayo ang maunang makakita!\n{staff}, {favourite_store}",
         ),
     },
     "manual": {
@@ -142,10 +197,20 @@ DEFAULT_WORDING: dict[str, dict[str, tuple[str, str]]] = {
             "{first_name} عزیز،\nاز اینکه همراه ما هستید سپاسگزاریم. امیدواریم به زودی دوباره شما را ببینیم.\n"
             "{staff} و همکاران در {favourite_store}",
         ),
+        "bg": (
+            "Поздрави от {favourite_store}",
+            "Здравейте, {first_name}!\nБлагодарим ви, че сте с нас. Надяваме се скоро да се видим отново!\n"
+            "{staff} и екипът на {favourite_store}",
+        ),
+        "tl": (
+            "Mensahe mula sa {favourite_store}",
+            "Magandang araw po, {first_name}!\nSalamat po at kasama namin kayo sa {favourite_store}. Sana po ay "
+            "magkita tayo ulit sa lalong madaling panahon!\n{staff} at ang team",
+        ),
     },
 }
 
-SHIPPED_LANGUAGES = ("en", "ru", "uz", "fa")
+SHIPPED_LANGUAGES = ("en", "ru", "uz", "fa", "bg", "tl")
 
 
 class _Placeholders(dict):

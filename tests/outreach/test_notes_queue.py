@@ -317,3 +317,24 @@ def test_customer_factory_default_has_no_consent_so_nobody_is_contacted_by_accid
     best(CustomerFactory(home_store=store))
     campaign(CampaignKind.THANK_YOU)
     assert notes_queue(as_of=AS_OF).created == 0
+
+
+def test_bulgarian_and_tagalog_notes_follow_the_customer_then_the_store(store, staff):
+    store.locale = "bg"
+    store.save(update_fields=["locale"])
+    no_preference = consenting(store, first_name="Petya", preferred_language="")
+    tagalog = consenting(store, first_name="Maricel", preferred_language="tl")
+    unshipped = consenting(store, first_name="Hans", preferred_language="de")
+    for rank, c in enumerate([no_preference, tagalog, unshipped], start=1):
+        best(c, rank=rank)
+    campaign(CampaignKind.THANK_YOU)
+
+    notes_queue(as_of=AS_OF)
+
+    by_customer = {n.customer_id: n for n in Note.objects.all()}
+    assert by_customer[no_preference.pk].language == "bg"
+    assert by_customer[no_preference.pk].wording.startswith("Здравейте, Petya!")
+    assert by_customer[unshipped.pk].language == "bg"  # no German wording: the store's language
+    assert by_customer[tagalog.pk].language == "tl"
+    assert by_customer[tagalog.pk].wording.startswith("Magandang araw po, Maricel!")
+    assert "Salamat" in by_customer[tagalog.pk].subject

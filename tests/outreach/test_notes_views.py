@@ -135,7 +135,7 @@ def test_managers_cannot_make_chain_campaigns_and_see_only_their_stores(login, m
     assert client.get(reverse("notes:campaign_detail", args=[theirs.pk])).status_code == 404
 
 
-def test_every_kind_ships_warm_wording_in_four_languages():
+def test_every_kind_ships_warm_wording_in_six_languages():
     from outreach.campaigns_wording import DEFAULT_WORDING
 
     for kind in CampaignKind.values:
