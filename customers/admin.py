@@ -5,7 +5,7 @@ from .models import ConsentEvent, Customer, Feedback, Membership, PurchaseTicket
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "time_zone", "currency", "country", "locale")
+    list_display = ("code", "name", "time_zone", "currency", "country", "locale", "calendar")
     search_fields = ("code", "name")
 
 

@@ -563,34 +563,38 @@ def ticket_scope(*, ticket_ids: Sequence[int]) -> TicketScope | None:
 
 @dataclass(frozen=True)
 class WeekRow:
-    week: dt.date  # Monday
+    week: dt.date  # the week's first day (Monday unless the store's locale starts it elsewhere)
     visits: int
     new_customers: int
     sales: int
     sales_amount: Decimal
 
 
-def visits_by_week(*, store_ids: Sequence[int], start: dt.date, end: dt.date) -> list[WeekRow]:
-    """Visits, new customers and sales per week (weeks start on Monday) for ``start``…``end``."""
-    from django.db.models import Sum
-    from django.db.models.functions import TruncWeek
+def visits_by_week(*, store_ids: Sequence[int], start: dt.date, end: dt.date, first_weekday: int = 0) -> list[WeekRow]:
+    """Visits, new customers and sales per week for ``start``…``end``.
 
-    rows = (
+    Weeks start on ``first_weekday`` (0 = Monday … 5 = Saturday in Iran, 6 = Sunday in the Philippines;
+    ``customers.locales.first_weekday``). One query sums per day (at most a row per day of the period);
+    the days are then put into weeks here, which works alike on PostgreSQL and SQLite.
+    """
+    from django.db.models import Sum
+
+    weeks: dict[dt.date, list] = {}
+    for r in (
         StoreDay.objects.filter(store_id__in=list(store_ids), day__range=(start, end))
-        .annotate(week=TruncWeek("day"))
-        .values("week")
+        .values("day")
         .annotate(visits=Sum("visits"), new=Sum("new_customers"), sales=Sum("sales"), amount=Sum("sales_amount"))
-        .order_by("week")
-    )
+        .order_by("day")
+    ):
+        week = r["day"] - dt.timedelta(days=(r["day"].weekday() - first_weekday) % 7)
+        totals = weeks.setdefault(week, [0, 0, 0, Decimal(0)])
+        totals[0] += r["visits"] or 0
+        totals[1] += r["new"] or 0
+        totals[2] += r["sales"] or 0
+        totals[3] += r["amount"] or Decimal(0)
     return [
-        WeekRow(
-            week=r["week"],
-            visits=r["visits"] or 0,
-            new_customers=r["new"] or 0,
-            sales=r["sales"] or 0,
-            sales_amount=r["amount"] or Decimal(0),
-        )
-        for r in rows
+        WeekRow(week=week, visits=v, new_customers=n, sales=s, sales_amount=a)
+        for week, (v, n, s, a) in sorted(weeks.items())
     ]
 
 

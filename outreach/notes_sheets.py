@@ -7,10 +7,10 @@ import datetime as dt
 from collections import defaultdict
 
 from django.contrib.auth import get_user_model
-from django.utils import formats
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from customers.locales import store_date
 from customers.models import Store
 
 from .notes_models import CampaignKind, Note
@@ -33,7 +33,7 @@ def sheet_note(note: Note) -> SheetNote:
     if note.voucher_id:
         incentive = _("%(label)s, valid until %(date)s") % {
             "label": note.voucher.label,
-            "date": formats.date_format(note.voucher.expires_at.date(), "j M Y"),
+            "date": store_date(note.voucher.expires_at, note.store, fmt="j M Y"),
         }
     return SheetNote(
         kind=note.kind,
@@ -53,7 +53,7 @@ def sheet_note(note: Note) -> SheetNote:
 
 def notes_sheet_document(*, notes, store: Store, printed_on: dt.date, language: str = "en") -> SheetDocument:
     """One section per writer (in name order), every active writer of the store as a signer."""
-    notes = list(notes.select_related("customer", "voucher", "assigned_to", "campaign"))
+    notes = list(notes.select_related("customer", "voucher", "assigned_to", "campaign", "store"))
     writer_ids = writers_for_stores([store.pk]).get(store.pk, [])
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in=writer_ids)}
     signers = sorted((_person(u) for u in users.values()), key=str.casefold)
@@ -82,7 +82,12 @@ def notes_sheet_document(*, notes, store: Store, printed_on: dt.date, language: 
             )
         )
     return SheetDocument(
-        store_label=store_label, printed_on=printed_on, signers=signers, sections=sections, language=language
+        store_label=store_label,
+        printed_on=printed_on,
+        signers=signers,
+        sections=sections,
+        language=language,
+        calendar=store.calendar,
     )
 
 

@@ -28,7 +28,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import formats, translation
 from pypdf import PdfWriter
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -81,6 +81,16 @@ class SheetDocument:
     signers: list[str]  # every active staff member of the store signs every note
     sections: list[SheetSection]
     language: str = "en"
+    calendar: str = "gregorian"  # or "solar_hijri": the store's (``customers.locales``)
+
+    @property
+    def printed_label(self) -> str:
+        """The print date in the sheet's calendar and language (read while the sheet's language is active)."""
+        from customers.locales import SOLAR_HIJRI, solar_hijri
+
+        if self.calendar == SOLAR_HIJRI:
+            return solar_hijri(self.printed_on, language=self.language)
+        return formats.date_format(self.printed_on, "j M Y")
 
 
 def _chunks(notes: list[SheetNote], size: int) -> Iterator[list[SheetNote]]:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from babel.dates import get_day_names
 from django import forms
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from customers import locales
 from customers.access import SESSION_STORE_KEY, access_for, role_required, stores_for
 from customers.models import Role, Store
 
@@ -62,7 +64,7 @@ def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, Dashbo
     # The stores come with their points liability (subqueries): one query fewer for the page.
     visible = list(
         stores_for(request.user)
-        .only("pk", "code", "name", "currency", "margin")
+        .only("pk", "code", "name", "currency", "margin", "locale", "country", "calendar", "time_zone")
         .annotate(**kpis.points_liability_annotations())
     )
     today = timezone.localdate()
@@ -167,7 +169,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     for card in kpis.kpi_cards(current, previous):
         title, text = _card_text(card, current)
         cards.append({"card": card, "title": title, "text": text})
-    weeks = analytics_dashboard.visits_by_week(store_ids=store_ids, start=period.start, end=period.end)
+    # The week starts where the stores' locale starts it (Monday when the stores disagree).
+    first_days = {locales.first_weekday(s) for s in flt.stores}
+    first_weekday = first_days.pop() if len(first_days) == 1 else 0
+    weeks = analytics_dashboard.visits_by_week(
+        store_ids=store_ids, start=period.start, end=period.end, first_weekday=first_weekday
+    )
+    # Day names in the reader's language from CLDR (Babel: 0 = Monday), Tagalog included.
+    day_names = get_day_names("wide", locale=locales.babel_locale(translation.get_language() or "en"))
     cohorts = analytics_dashboard.cohort_heatmap(store_ids=store_ids, end=period.end)
     complaints = analytics_dashboard.complaints_by_reason(store_ids=store_ids, start=period.start, end=period.end)
     currencies = sorted({s.currency for s in flt.stores})
@@ -213,7 +222,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "cards": cards,
             "ltv_method": _ltv_method(current),
             "currency": currencies[0] if len(currencies) == 1 else "",
+            # One currency: money is written as the (first) store writes it; mixed currencies stay bare numbers.
+            "money_store": flt.stores[0] if len(currencies) == 1 else None,
             "weeks": weeks,
+            "week_first_day": day_names[first_weekday],
+            "week_last_day": day_names[(first_weekday + 6) % 7],
             "cohort_rows": cohort_rows,
             "cohort_offsets": list(range(12)),
             "complaints": complaints,

@@ -74,7 +74,18 @@ class Store(models.Model):
         validators=[RegexValidator(r"^[A-Z]{2}$", _("Use a two-letter ISO 3166 code."))],
         help_text=_("Decides the phone number region."),
     )
-    locale = models.CharField(_("language"), max_length=10, default="en")
+    locale = models.CharField(
+        _("language"),
+        max_length=10,
+        default="en",
+        help_text=_("Also decides how money, numbers and dates are written and where the week starts."),
+    )
+    calendar = models.CharField(
+        _("calendar"),
+        max_length=12,
+        choices=[("gregorian", _("Gregorian")), ("solar_hijri", _("Solar Hijri"))],
+        default="gregorian",
+    )
     margin = models.DecimalField(
         _("gross margin"),
         max_digits=4,
