@@ -159,58 +159,60 @@ def _details(*, campaign: Campaign, decisions: list[cmp.Decision], as_of: dt.dat
         for d in chunk:
             c = d.candidate
             store = stores[campaign.store_id or c.home_store_id]
-            fav_id = max(store_visits[c.customer_id].items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
-            favourite = stores[fav_id].name if fav_id else stores[c.home_store_id].name
-            top_server = max(served[c.customer_id].items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
-            lt = last.get(c.customer_id) or {}
-            last_at = lt.get("last_at")
-            last_local = last_at.astimezone(store.tz).date() if last_at else None
-            context_parts = []
-            if tags[c.customer_id]:
-                context_parts.append(_("Interests: %(tags)s.") % {"tags": ", ".join(sorted(tags[c.customer_id]))})
-            if last_local:
-                context_parts.append(
-                    _("Last purchase %(date)s: %(items)s items, %(amount)s %(currency)s.")
-                    % {
-                        "date": _short_date(last_local),
-                        "items": lt.get("last_items") or 0,
-                        "amount": formats.number_format(lt.get("last_total") or 0, 0, force_grouping=True),
-                        "currency": stores[lt["last_store"]].currency if lt.get("last_store") in stores else "",
-                    }
+            # Why and context are read by the store's staff: written in the store's language.
+            with translation.override(store.locale or None):
+                fav_id = max(store_visits[c.customer_id].items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
+                favourite = stores[fav_id].name if fav_id else stores[c.home_store_id].name
+                top_server = max(served[c.customer_id].items(), key=lambda kv: (kv[1], -kv[0]), default=(None, 0))[0]
+                lt = last.get(c.customer_id) or {}
+                last_at = lt.get("last_at")
+                last_local = last_at.astimezone(store.tz).date() if last_at else None
+                context_parts = []
+                if tags[c.customer_id]:
+                    context_parts.append(_("Interests: %(tags)s.") % {"tags": ", ".join(sorted(tags[c.customer_id]))})
+                if last_local:
+                    context_parts.append(
+                        _("Last purchase %(date)s: %(items)s items, %(amount)s %(currency)s.")
+                        % {
+                            "date": _short_date(last_local),
+                            "items": lt.get("last_items") or 0,
+                            "amount": formats.number_format(lt.get("last_total") or 0, 0, force_grouping=True),
+                            "currency": stores[lt["last_store"]].currency if lt.get("last_store") in stores else "",
+                        }
+                    )
+                if top_server:
+                    context_parts.append(_("Usually served by %(name)s.") % {"name": names.get(top_server, "")})
+                if service.get(c.customer_id):
+                    context_parts.append(_("Note: %(text)s") % {"text": service[c.customer_id][:200]})
+                language = cmp.language_for(c, set(templates), store.locale)
+                subject, body = (
+                    templates.get(language)
+                    or default_wording(campaign.kind, language)
+                    or (templates.get("en") or default_wording(campaign.kind, "en"))
                 )
-            if top_server:
-                context_parts.append(_("Usually served by %(name)s.") % {"name": names.get(top_server, "")})
-            if service.get(c.customer_id):
-                context_parts.append(_("Note: %(text)s") % {"text": service[c.customer_id][:200]})
-            language = cmp.language_for(c, set(templates), store.locale)
-            subject, body = (
-                templates.get(language)
-                or default_wording(campaign.kind, language)
-                or (templates.get("en") or default_wording(campaign.kind, "en"))
-            )
-            months = round((local_today - c.last_visit).days / 30.44) if c.last_visit else ""
-            values = {
-                "first_name": c.first_name,
-                "visits": c.window_visits or c.visits or "",
-                "months_since": months,
-                "favourite_store": favourite,
-                "last_purchase": _short_date(last_local) if last_local else "",
-                # Nobody served them yet: the writer signs with their own name once the split is known
-                # (an email, written by nobody, is signed by the store).
-                "staff": names.get(top_server)
-                if top_server
-                else (store.name if d.channel != NoteChannel.POST else STAFF_PENDING),
-                "store": store.name,
-            }
-            out[c.customer_id] = NoteDetails(
-                store_id=store.pk,
-                why=_why(c, campaign.kind, campaign, local_today, store.currency)[:300],
-                context=" ".join(context_parts),
-                language=language,
-                subject=wording_render(subject, values)[:200],
-                wording=wording_render(body, values),
-                served_by=dict(served[c.customer_id]),
-            )
+                months = round((local_today - c.last_visit).days / 30.44) if c.last_visit else ""
+                values = {
+                    "first_name": c.first_name,
+                    "visits": c.window_visits or c.visits or "",
+                    "months_since": months,
+                    "favourite_store": favourite,
+                    "last_purchase": _short_date(last_local) if last_local else "",
+                    # Nobody served them yet: the writer signs with their own name once the split is known
+                    # (an email, written by nobody, is signed by the store).
+                    "staff": names.get(top_server)
+                    if top_server
+                    else (store.name if d.channel != NoteChannel.POST else STAFF_PENDING),
+                    "store": store.name,
+                }
+                out[c.customer_id] = NoteDetails(
+                    store_id=store.pk,
+                    why=_why(c, campaign.kind, campaign, local_today, store.currency)[:300],
+                    context=" ".join(context_parts),
+                    language=language,
+                    subject=wording_render(subject, values)[:200],
+                    wording=wording_render(body, values),
+                    served_by=dict(served[c.customer_id]),
+                )
     return out
 
 

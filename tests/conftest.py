@@ -32,6 +32,15 @@ def pytest_configure(config):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _language_reset():
+    """A request through the test client leaves its language active: the next test starts in English."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def as_of() -> dt.datetime:
     return AS_OF

@@ -47,7 +47,7 @@ def test_segmented_best_regular_gets_one_thank_you_and_a_rerun_creates_nothing(b
     assert (note.customer, note.campaign, note.channel) == (best_regular, thanks, NoteChannel.POST)
     assert note.assigned_to == staff
     assert note.voucher is None  # a thank-you carries no coupon
-    assert "visits in the last 12 months" in note.why
+    assert "Oxirgi 12 oyda" in note.why  # "in the last 12 months", in the store's language (uz)
     assert "Jasur" in note.wording
     assert first.created == 1
     assert second.created == 0
@@ -206,7 +206,7 @@ def test_win_back_note_carries_a_single_use_gift_voucher_issued_once(store, staf
     assert voucher.expires_at == AS_OF + dt.timedelta(days=45)
     assert "15" in voucher.label
     assert Voucher.objects.count() == 1
-    assert "usually every 1 weeks" in note.why or "usually every 7 days" in note.why
+    assert "odatda har 7 kunda" in note.why  # "usually every 7 days", in the store's language (uz)
     assert note.language == "ru" and "Elena" in note.wording
 
 
@@ -338,3 +338,16 @@ def test_bulgarian_and_tagalog_notes_follow_the_customer_then_the_store(store, s
     assert by_customer[tagalog.pk].language == "tl"
     assert by_customer[tagalog.pk].wording.startswith("Magandang araw po, Maricel!")
     assert "Salamat" in by_customer[tagalog.pk].subject
+
+
+def test_why_and_context_are_written_in_the_stores_language_and_the_wording_in_the_customers(store, staff):
+    store.locale = "fa"
+    store.save(update_fields=["locale"])
+    best(consenting(store, first_name="Elena", preferred_language="ru"), rank=1)
+    campaign(CampaignKind.THANK_YOU)
+
+    notes_queue(as_of=AS_OF)
+
+    note = Note.objects.get()
+    assert "مراجعه" in note.why  # the staff of a Tehran shop read why in Persian…
+    assert note.language == "ru" and note.wording.startswith("Здравствуйте, Elena!")  # …and write in Russian
