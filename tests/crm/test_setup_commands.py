@@ -106,3 +106,8 @@ def test_add_member_without_a_terminal_or_env_password_says_how_to_pass_one(monk
     monkeypatch.delenv("REGULARS_PASSWORD", raising=False)
     with pytest.raises(CommandError, match="REGULARS_PASSWORD"):
         run("add_member", "bekzod", "--role", "staff", "--store", "CHZ")
+
+
+def test_add_store_sets_the_solar_hijri_calendar():
+    run("add_store", "THR", "--name", "Tehran", "--locale", "fa", "--country", "IR", "--calendar", "solar_hijri")
+    assert Store.objects.get(code="THR").calendar == "solar_hijri"

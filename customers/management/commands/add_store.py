@@ -20,8 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--country", default=None, help="ISO 3166 code, e.g. UZ (default US)")
         parser.add_argument("--locale", default=None, help="language of the store's customers, e.g. uz (default en)")
         parser.add_argument("--address", default=None, help="postal address printed on notes")
+        parser.add_argument(
+            "--calendar",
+            default=None,
+            choices=["gregorian", "solar_hijri"],
+            help="how dates are shown: gregorian (default) or solar_hijri (Persian calendar)",
+        )
 
-    def handle(self, *args, code, name, time_zone, currency, country, locale, address, **options):
+    def handle(self, *args, code, name, time_zone, currency, country, locale, address, calendar=None, **options):
         code = code.strip().upper()
         if locale is not None and not re.fullmatch(r"[a-z]{2,3}([-_][A-Za-z0-9]{2,4})?", locale):
             raise CommandError(f"locale: {locale!r} is not a language code like uz, fa or pt-br")
@@ -32,6 +38,7 @@ class Command(BaseCommand):
             "country": country.upper() if country else None,
             "locale": locale,
             "address": address,
+            "calendar": calendar,
         }
         changes = {k: v for k, v in given.items() if v is not None}
         with transaction.atomic():
