@@ -227,14 +227,21 @@ def _issue_vouchers(*, campaign: Campaign, notes: list[Note], as_of: dt.datetime
     from loyalty.models import Voucher
 
     customers = Customer.objects.only("pk", "home_store_id").in_bulk([n.customer_id for n in notes])
-    vouchers = vouchers_gift_issue_many(
-        gifts=[(customers[n.customer_id], f"note:{n.pk}") for n in notes],
-        issued_at=as_of,
-        expires_at=as_of + dt.timedelta(days=campaign.incentive_valid_days),
-        reward=campaign.incentive_reward if campaign.incentive_kind == IncentiveKind.REWARD else None,
-        amount=campaign.incentive_amount if campaign.incentive_kind == IncentiveKind.AMOUNT else None,
-        percent=campaign.incentive_percent if campaign.incentive_kind == IncentiveKind.PERCENT else None,
-    )
+    by_language: dict[str, list[Note]] = defaultdict(list)
+    for n in notes:
+        by_language[n.language or "en"].append(n)
+    vouchers = {}
+    # The voucher's label ("10% off voucher") is printed beside the note: in the note's language.
+    for language, group in sorted(by_language.items()):
+        with translation.override(language):
+            vouchers |= vouchers_gift_issue_many(
+                gifts=[(customers[n.customer_id], f"note:{n.pk}") for n in group],
+                issued_at=as_of,
+                expires_at=as_of + dt.timedelta(days=campaign.incentive_valid_days),
+                reward=campaign.incentive_reward if campaign.incentive_kind == IncentiveKind.REWARD else None,
+                amount=campaign.incentive_amount if campaign.incentive_kind == IncentiveKind.AMOUNT else None,
+                percent=campaign.incentive_percent if campaign.incentive_kind == IncentiveKind.PERCENT else None,
+            )
     by_key = {n.pk: vouchers[f"note:{n.pk}"] for n in notes}
     for note in notes:
         note.voucher = by_key[note.pk]
