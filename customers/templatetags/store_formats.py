@@ -4,6 +4,7 @@
 """
 
 from django import template
+from django.utils.html import format_html
 
 from customers import locales
 
@@ -12,9 +13,10 @@ register = template.Library()
 
 @register.filter
 def money(amount, store):
+    """Left-to-right on every page, so a Persian page keeps ``25,00 soʻm`` (and CLDR's ``ریال 1,500``) whole."""
     if amount is None or amount == "" or store is None:
         return amount
-    return locales.store_money(amount, store)
+    return format_html('<span dir="ltr" class="money">{}</span>', locales.store_money(amount, store))
 
 
 @register.filter

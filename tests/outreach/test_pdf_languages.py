@@ -108,8 +108,42 @@ def _expected_wording(lang: str, first_name: str) -> str:
     return body.split("\n")[0].replace("{first_name}", first_name)
 
 
+def _words(path) -> tuple[float, list[tuple[str, float, float]]]:
+    """The first page's width and (word, xMin, xMax) of each word on it (pdftotext -bbox)."""
+    out = _run("pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-")
+    width = float(re.search(r'<page width="([\d.]+)"', out).group(1))
+    pattern = r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>'
+    return width, [(html.unescape(m.group(3)), float(m.group(1)), float(m.group(2))) for m in re.finditer(pattern, out)]
+
+
+def _extent(words, word: str) -> tuple[float, float]:
+    """Where ``word`` sits (first occurrence); -bbox gives right-to-left words in visual order."""
+    hits = [(x0, x1) for w, x0, x1 in words if w.translate(_INVISIBLE) in (word, word[::-1])]
+    assert hits, f"{word!r} not found in {[w for w, *_ in words][:40]}"
+    return hits[0]
+
+
+def _check_direction_and_font(paths, lang):
+    """Persian: the name ends at the right margin and Noto Naskh Arabic is embedded; else it starts at the left."""
+    first, last = SHOPS[lang].customer
+    for kind in ("sheet", "cards", "customer"):
+        width, words = _words(paths[kind])
+        # The recipient's (the customer's) name: the first name ends the line in Persian, starts it otherwise.
+        first_x0, first_x1 = _extent(words, first)
+        last_x0, last_x1 = _extent(words, last)
+        if lang == "fa":
+            assert first_x1 > width - 70, f"{kind}: the name ends at x={first_x1} of {width}, not at the right margin"
+            assert last_x1 < first_x0, f"{kind}: the surname should stand left of the first name"
+            fonts = _run("pdffonts", str(paths[kind]))
+            assert "NotoNaskhArabic" in fonts.replace("-", ""), f"{kind}: no Persian font embedded:\n{fonts}"
+        else:
+            assert first_x0 < 70, f"{kind}: the name starts at x={first_x0}, not at the left margin"
+            assert first_x1 < last_x0
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_task_sheet_and_cards_read_back_in_the_language(printed, lang):
+def test_task_sheet_cards_and_customer_sheet_read_back_in_the_language(printed, lang):
+    """One printing per language (three PDFs): the texts, then how they lie on the page and in which font."""
     paths, note = printed(lang)
     assert note.language == lang
     greeting = _flat(_expected_wording(lang, SHOPS[lang].customer[0]))
@@ -130,11 +164,11 @@ def test_task_sheet_and_cards_read_back_in_the_language(printed, lang):
     assert greeting in sheet, f"{lang}: the {lang} wording is not on the sheet"
     assert greeting in cards, f"{lang}: the {lang} wording is not on the card"
     assert _flat(" ".join(SHOPS[lang].customer)) in cards
+    _check_customer_sheet(paths, lang)
+    _check_direction_and_font(paths, lang)
 
 
-@pytest.mark.parametrize("lang", LANGUAGES)
-def test_customer_sheet_reads_back_in_the_language(printed, lang):
-    paths, _note = printed(lang)
+def _check_customer_sheet(paths, lang):
     text = _flat(_run("pdftotext", str(paths["customer"]), "-"))
     with translation.override(lang):
         headings = [
@@ -149,37 +183,3 @@ def test_customer_sheet_reads_back_in_the_language(printed, lang):
     for heading in headings:
         assert _flat(heading) in text, f"{lang}: {heading!r} missing from the customer sheet"
     assert _flat(" ".join(SHOPS[lang].customer)) in text
-
-
-def _words(path) -> tuple[float, list[tuple[str, float, float]]]:
-    """The first page's width and (word, xMin, xMax) of each word on it (pdftotext -bbox)."""
-    out = _run("pdftotext", "-bbox", "-f", "1", "-l", "1", str(path), "-")
-    width = float(re.search(r'<page width="([\d.]+)"', out).group(1))
-    pattern = r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>'
-    return width, [(html.unescape(m.group(3)), float(m.group(1)), float(m.group(2))) for m in re.finditer(pattern, out)]
-
-
-def _extent(words, word: str) -> tuple[float, float]:
-    """Where ``word`` sits (first occurrence); -bbox gives right-to-left words in visual order."""
-    hits = [(x0, x1) for w, x0, x1 in words if w.translate(_INVISIBLE) in (word, word[::-1])]
-    assert hits, f"{word!r} not found in {[w for w, *_ in words][:40]}"
-    return hits[0]
-
-
-@pytest.mark.parametrize("lang", ["fa", "en"])
-def test_persian_papers_lay_out_right_to_left_with_a_persian_font(printed, lang):
-    paths, _note = printed(lang)
-    first, last = SHOPS[lang].customer
-    for kind in ("sheet", "cards", "customer"):
-        width, words = _words(paths[kind])
-        # The recipient's (the customer's) name: the first name ends the line in Persian, starts it otherwise.
-        first_x0, first_x1 = _extent(words, first)
-        last_x0, last_x1 = _extent(words, last)
-        if lang == "fa":
-            assert first_x1 > width - 70, f"{kind}: the name ends at x={first_x1} of {width}, not at the right margin"
-            assert last_x1 < first_x0, f"{kind}: the surname should stand left of the first name"
-            fonts = _run("pdffonts", str(paths[kind]))
-            assert "NotoNaskhArabic" in fonts.replace("-", ""), f"{kind}: no Persian font embedded:\n{fonts}"
-        else:
-            assert first_x0 < 70, f"{kind}: the name starts at x={first_x0}, not at the left margin"
-            assert first_x1 < last_x0

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
 DAYS = [dt.date(2026, 10, 2), dt.date(2026, 10, 3), dt.date(2026, 10, 4), dt.date(2026, 10, 5)]
 
 
-def _store(code, locale, country, tz):
-    store = StoreFactory(code=code, locale=locale, country=country, time_zone=tz)
+def _store(code, locale, country, tz, currency="EUR"):
+    store = StoreFactory(code=code, locale=locale, country=country, time_zone=tz, currency=currency)
     visits(CustomerFactory(home_store=store), DAYS)
     return store
 
@@ -35,15 +35,17 @@ def test_weeks_start_on_the_day_given():
 
 
 @pytest.mark.parametrize(
-    ("locale", "country", "tz", "first_week", "words"),
+    ("locale", "country", "tz", "currency", "first_week", "words", "average_ticket"),
     [
-        ("fa", "IR", "Asia/Tehran", dt.date(2026, 9, 26), "شنبه تا جمعه"),
-        ("tl", "PH", "Asia/Manila", dt.date(2026, 9, 27), "Linggo hanggang Sabado"),
-        ("bg", "BG", "Europe/Sofia", dt.date(2026, 9, 28), "понеделник до неделя"),
+        ("fa", "IR", "Asia/Tehran", "IRR", dt.date(2026, 9, 26), "شنبه تا جمعه", "\u200eریال\xa025"),
+        ("tl", "PH", "Asia/Manila", "PHP", dt.date(2026, 9, 27), "Linggo hanggang Sabado", "₱25.00"),
+        ("bg", "BG", "Europe/Sofia", "EUR", dt.date(2026, 9, 28), "понеделник до неделя", "25,00\xa0€"),
     ],
 )
-def test_the_dashboard_uses_the_store_locales_week(client, locale, country, tz, first_week, words):
-    store = _store("ONE", locale, country, tz)
+def test_the_dashboard_uses_the_store_locales_week_and_money(
+    client, locale, country, tz, currency, first_week, words, average_ticket
+):
+    store = _store("ONE", locale, country, tz, currency)
     manager = UserFactory(username="m")
     MembershipFactory(user=manager, store=store, role=Role.MANAGER)
     refresh(dt.date(2026, 9, 1), dt.date(2026, 10, 31))
@@ -53,4 +55,6 @@ def test_the_dashboard_uses_the_store_locales_week(client, locale, country, tz, 
     weeks = response.context["weeks"]
     assert [w.week for w in weeks if w.visits][0] == first_week
     assert {w.week.weekday() for w in weeks} == {first_week.weekday()}
-    assert words in " ".join(response.content.decode().split())
+    page = response.content.decode()
+    assert words in " ".join(page.split())
+    assert f'<span dir="ltr" class="money">{average_ticket}</span>' in page  # tickets of 25 each
