@@ -3,7 +3,7 @@
 Real notes are queued for a customer, a writer and a store of each language, printed through the views
 in that language, and read back with pdftotext: the headings are translated and the suggested wording is
 the shipped wording of that language. Persian pages lay out right-to-left (checked on the words' boxes)
-with Noto Naskh Arabic embedded (pdffonts).
+with Noto Naskh Arabic embedded (pdffonts). The PDFs are kept under test-artifacts/i18n/<lang>-<kind>.pdf.
 """
 
 import html
@@ -21,7 +21,7 @@ from customers.models import Role
 from outreach.campaigns_wording import DEFAULT_WORDING
 from outreach.notes import notes_queue
 from outreach.notes_models import CampaignKind, Note, NoteStatus
-from tests.conftest import AS_OF
+from tests.conftest import ARTIFACTS, AS_OF
 from tests.factories import MembershipFactory, StoreFactory, UserFactory
 
 from .notes_helpers import best, campaign, consenting
@@ -97,6 +97,10 @@ def printed(request, tmp_path, client):
         assert response.status_code == 200
         paths["customer"] = tmp_path / f"{lang}-customer.pdf"
         paths["customer"].write_bytes(response.content)
+        # Kept for a person to look at, beside the screenshots.
+        (ARTIFACTS / "i18n").mkdir(parents=True, exist_ok=True)
+        for kind, path in paths.items():
+            (ARTIFACTS / "i18n" / f"{lang}-{kind}.pdf").write_bytes(path.read_bytes())
         return paths, note
 
     return _print
