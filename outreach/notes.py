@@ -19,6 +19,7 @@ from django.db.models.functions import Cast, Concat, Replace
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
+from customers.locales import GREGORIAN, SOLAR_HIJRI, solar_hijri
 from customers.models import Customer, PurchaseTicket, ServiceNote, Store
 
 from . import campaigns as cmp
@@ -61,17 +62,27 @@ def _gap_words(days: float) -> str:
     return _("%(n)s weeks") % {"n": round(days / 7)}
 
 
-def _short_date(day: dt.date) -> str:
-    return _short_date_in(day, translation.get_language() or "")
+def _short_date(day: dt.date, calendar: str = GREGORIAN) -> str:
+    return _short_date_in(day, translation.get_language() or "", calendar)
 
 
 @lru_cache(maxsize=4096)
-def _short_date_in(day: dt.date, language: str) -> str:
-    # Thousands of notes share a few hundred dates: format each once per language.
+def _short_date_in(day: dt.date, language: str, calendar: str = GREGORIAN) -> str:
+    # Thousands of notes share a few hundred dates: format each once per language and calendar.
+    if calendar == SOLAR_HIJRI:
+        return solar_hijri(day, language=language)
     return formats.date_format(day, "j M Y")
 
 
-def _why(c: cmp.Candidate, kind: str, campaign: Campaign, local_today: dt.date, currency: str) -> str:
+def _date_in(day: dt.date, language: str, calendar: str) -> str:
+    """``day`` in ``language`` (the note's wording), in the store's calendar."""
+    with translation.override(language):
+        return _short_date(day, calendar)
+
+
+def _why(
+    c: cmp.Candidate, kind: str, campaign: Campaign, local_today: dt.date, currency: str, calendar: str = GREGORIAN
+) -> str:
     if kind == CampaignKind.THANK_YOU:
         text = _("%(visits)s visits in the last 12 months") % {"visits": c.window_visits or c.visits or 0}
         if c.best_rank:
@@ -86,7 +97,7 @@ def _why(c: cmp.Candidate, kind: str, campaign: Campaign, local_today: dt.date, 
             ago = (local_today - c.last_visit).days
             text += " — " + _("last visit %(ago)s ago (%(date)s)") % {
                 "ago": _gap_words(ago),
-                "date": _short_date(c.last_visit),
+                "date": _short_date(c.last_visit, calendar),
             }
         if c.is_at_risk and c.p_alive is not None:
             text += ". " + _("%(p)s%% likely still active") % {"p": round(c.p_alive * 100)}
@@ -97,7 +108,7 @@ def _why(c: cmp.Candidate, kind: str, campaign: Campaign, local_today: dt.date, 
         return _("bought for %(amount)s %(currency)s on %(date)s") % {
             "amount": formats.number_format(c.big_total, 0, force_grouping=True),
             "currency": currency,
-            "date": _short_date(c.big_at.date()) if c.big_at else "",
+            "date": _short_date(c.big_at.date(), calendar) if c.big_at else "",
         }
     if kind == CampaignKind.NEW_ARRIVALS:
         return _("likes %(tag)s · %(visits)s visits") % {"tag": campaign.interest_tag, "visits": c.visits or 0}
@@ -174,7 +185,7 @@ def _details(*, campaign: Campaign, decisions: list[cmp.Decision], as_of: dt.dat
                     context_parts.append(
                         _("Last purchase %(date)s: %(items)s items, %(amount)s %(currency)s.")
                         % {
-                            "date": _short_date(last_local),
+                            "date": _short_date(last_local, store.calendar),
                             "items": lt.get("last_items") or 0,
                             "amount": formats.number_format(lt.get("last_total") or 0, 0, force_grouping=True),
                             "currency": stores[lt["last_store"]].currency if lt.get("last_store") in stores else "",
@@ -196,7 +207,7 @@ def _details(*, campaign: Campaign, decisions: list[cmp.Decision], as_of: dt.dat
                     "visits": c.window_visits or c.visits or "",
                     "months_since": months,
                     "favourite_store": favourite,
-                    "last_purchase": _short_date(last_local) if last_local else "",
+                    "last_purchase": _date_in(last_local, language, store.calendar) if last_local else "",
                     # Nobody served them yet: the writer signs with their own name once the split is known
                     # (an email, written by nobody, is signed by the store).
                     "staff": names.get(top_server)
@@ -206,7 +217,7 @@ def _details(*, campaign: Campaign, decisions: list[cmp.Decision], as_of: dt.dat
                 }
                 out[c.customer_id] = NoteDetails(
                     store_id=store.pk,
-                    why=_why(c, campaign.kind, campaign, local_today, store.currency)[:300],
+                    why=_why(c, campaign.kind, campaign, local_today, store.currency, store.calendar)[:300],
                     context=" ".join(context_parts),
                     language=language,
                     subject=wording_render(subject, values)[:200],

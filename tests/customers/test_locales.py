@@ -129,10 +129,12 @@ def test_my_notes_and_the_task_sheet_write_solar_hijri_dates(client, tehran, tmp
     notes_queue(as_of=AS_OF)
     note = Note.objects.get()
     expires = locales.solar_hijri(note.voucher.expires_at.astimezone(store.tz).date(), language="fa")
+    last_visit = locales.solar_hijri(AS_OF.date() - dt.timedelta(days=63), language="fa")
+    assert f"({last_visit})" in note.why  # why, in the store's language and calendar
     client.force_login(writer)
     client.cookies["django_language"] = "fa"
     page = client.get(reverse("notes:mine")).content.decode()
-    assert expires in page
+    assert expires in page and last_visit in page
 
     with translation.override("fa"):
         pdf = notes_sheet_pdf(notes=Note.objects.all(), store=store, printed_on=dt.date(2026, 3, 21), language="fa")
