@@ -38,7 +38,7 @@ from django.db.models.functions import Coalesce, Rank, RowNumber, TruncDate
 from customers.models import Customer, PurchaseTicket, Store
 
 from . import rules
-from .models import CustomerSegmentState, SegmentChange
+from .models import CustomerSegmentState, SegmentChange, VisitDay, VisitDayFeed
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ def visit_stats(
     """
     if use_sql() and not force_orm:
         rows = _visit_stats_sql(store_id=store_id, windows=windows, policy=policy, customers=customers)
-    else:
-        rows = _visit_stats_orm(store_id=store_id, windows=windows, policy=policy, customers=customers)
+        return [rules.VisitStats(**row) for row in rows]
+    rows = _visit_stats_orm(store_id=store_id, windows=windows, policy=policy, customers=customers)
     referred = referred_buyers(store_id=store_id, as_of=windows.as_of, customers=customers)
     return [
         rules.VisitStats(**{**row, "referred_buyers": referred.get(row["customer_id"], 0)})
@@ -103,65 +103,17 @@ def visit_stats(
 
 
 def _visit_stats_sql(*, store_id, windows, policy, customers) -> list[dict]:
-    params: dict = {
-        "as_of": windows.as_of,
-        # Local days before as_of end, in every time zone on earth, before as_of + 1 day 00:00 UTC.
-        "upper": dt.datetime.combine(windows.as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
-        "ws": windows.window_start,
-    }
-    where = ""
-    if store_id is not None:
-        where += " AND t.store_id = %(store)s"
-        params["store"] = store_id
-    extra, extra_params = customers.sql("t.customer_id")
-    where += extra
-    params.update(extra_params)
-    filtered_counts = []
-    for i, (start, end) in enumerate(windows.months):
-        params[f"m{i}s"], params[f"m{i}e"] = start, end
-        filtered_counts.append(f"count(*) FILTER (WHERE day >= %(m{i}s)s AND day < %(m{i}e)s) AS m{i}")
-    oldest = []
-    for i, days in enumerate(_bounds(windows, policy)):
-        params[f"b{i}"] = windows.as_of - dt.timedelta(days=days)
-        oldest.append(f"min(day) FILTER (WHERE day >= %(b{i})s) AS o{i}")
-    visit = "sales > 0"
+    """The figures from the visit-day table (brought up to date first): the same CTEs a run's chunk uses."""
+    visit_days_sync()
+    features, params = _features_sql(store_id=store_id, customers=customers, windows=windows, policy=policy)
+    months = ", ".join(f"m{i}" for i in range(len(windows.months)))
     sql = f"""
-        WITH s AS MATERIALIZED (
-            -- Each store's end of observation: as_of 00:00 local, converted once per store, not per ticket.
-            SELECT id, time_zone, (%(as_of)s::timestamp AT TIME ZONE time_zone) AS upper FROM customers_store
-        ),
-        d AS (
-            SELECT t.customer_id,
-                   (t.purchased_at AT TIME ZONE s.time_zone)::date AS day,
-                   count(*) FILTER (WHERE NOT t.is_return) AS sales,
-                   sum(t.total) AS revenue
-            FROM customers_purchaseticket t
-            JOIN s ON s.id = t.store_id
-            WHERE t.customer_id IS NOT NULL AND t.purchased_at < %(upper)s AND t.purchased_at < s.upper {where}
-            GROUP BY 1, 2
-        ),
-        v AS (
-            -- The gap to the previous *visit* day: return-only days sit in their own partition.
-            SELECT customer_id, day, sales, revenue,
-                   CASE WHEN {visit}
-                        THEN day - lag(day) OVER (PARTITION BY customer_id, {visit} ORDER BY day) END AS gap
-            FROM d
-        )
-        SELECT customer_id,
-               count(*) FILTER (WHERE {visit}) AS visits, sum(sales) AS tickets,
-               min(day) FILTER (WHERE {visit}) AS first_visit, max(day) FILTER (WHERE {visit}) AS last_visit,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap,
-               count(*) FILTER (WHERE {visit} AND day >= %(ws)s) AS window_visits,
-               {", ".join(c.replace("WHERE ", f"WHERE {visit} AND ") for c in filtered_counts)},
-               coalesce(sum(revenue) FILTER (WHERE day >= %(ws)s), 0) AS window_revenue,
-               {", ".join(oldest)}
-        FROM v
-        GROUP BY customer_id
-        HAVING count(*) FILTER (WHERE {visit}) > 0
-        ORDER BY customer_id
+        WITH {features}
+        SELECT c1.customer_id, visits, tickets, first_visit, last_visit, median_gap_days, window_visits,
+               window_revenue, o0, referred_buyers, {months}
+        FROM c1 ORDER BY c1.customer_id
     """
     with transaction.atomic(), connection.cursor() as cur:
-        # The per-day aggregate and the window sort spill to disk at the default 4 MB.
         cur.execute("SET LOCAL work_mem = '64MB'")
         cur.execute(sql, params)
         names = [c.name for c in cur.description]
@@ -175,11 +127,12 @@ def _visit_stats_sql(*, store_id, windows, policy, customers) -> list[dict]:
                     "tickets": int(r["tickets"]),
                     "first_visit": r["first_visit"],
                     "last_visit": r["last_visit"],
-                    "median_gap_days": None if r["median_gap"] is None else float(r["median_gap"]),
+                    "median_gap_days": None if r["median_gap_days"] is None else float(r["median_gap_days"]),
                     "window_visits": r["window_visits"],
                     "window_revenue": Decimal(r["window_revenue"]),
                     "month_visits": tuple(r[f"m{i}"] for i in range(len(windows.months))),
-                    "oldest_inside": tuple(r[f"o{i}"] for i in range(len(oldest))),
+                    "oldest_inside": (r["o0"],),
+                    "referred_buyers": r["referred_buyers"],
                 }
             )
     return out
@@ -560,3 +513,355 @@ def iter_state_chunks(*, scope_key: str, fields: Sequence[str], chunk: int = 200
             return
         yield rows
         last = rows[-1][0]
+
+
+# --- The visit-day table (input of the PostgreSQL path) ---------------------------------------------
+
+# pg_advisory_xact_lock key serialising every writer of outreach_visitday ("VDAY" in ASCII): two
+# writers recomputing the same (customer, store, day) from different snapshots would otherwise let
+# the older snapshot win.
+VISIT_DAY_LOCK = 0x56444159
+APPLY_CHUNK = 10_000
+# A catch-up larger than this share of all tickets rebuilds the table in one pass instead of key by key.
+REBUILD_SHARE = 0.25
+
+_DAY_AGG = """
+    SELECT t.customer_id, t.store_id, (t.purchased_at AT TIME ZONE s.time_zone)::date AS day,
+           count(*) FILTER (WHERE NOT t.is_return) AS sales, sum(t.total) AS revenue
+    FROM customers_purchaseticket t JOIN customers_store s ON s.id = t.store_id
+    WHERE t.customer_id IS NOT NULL {where}
+    GROUP BY t.customer_id, 3, t.store_id
+"""
+
+
+def _visit_day_lock(cur) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", [VISIT_DAY_LOCK])
+
+
+def visit_days_apply(*, ticket_ids: Sequence[int] | None = None, id_range: tuple[int, int] | None = None) -> int:
+    """Recompute the visit-days that these tickets fall on (each (customer, store, local day) key) from
+    all of that key's tickets, and upsert them. Idempotent: a ticket seen twice changes nothing.
+
+    Chunked (APPLY_CHUNK ids per statement); each key is read back through the (customer, purchased_at)
+    index over its local day only. Returns the keys written. PostgreSQL only (the ORM path reads tickets).
+    """
+    if not use_sql():
+        return 0
+    table = VisitDay._meta.db_table
+    if ticket_ids is not None:
+        ids = sorted(set(ticket_ids))
+        parts = [("t.id = ANY(%(ids)s)", {"ids": ids[i : i + APPLY_CHUNK]}) for i in range(0, len(ids), APPLY_CHUNK)]
+    elif id_range is not None:
+        lo, hi = id_range
+        parts = [
+            ("t.id BETWEEN %(lo)s AND %(hi)s", {"lo": a, "hi": min(a + APPLY_CHUNK * 5 - 1, hi)})
+            for a in range(lo, hi + 1, APPLY_CHUNK * 5)
+        ]
+    else:
+        return 0
+    written = 0
+    for where, params in parts:
+        sql = f"""
+            WITH k AS (
+                SELECT DISTINCT t.customer_id, t.store_id, s.time_zone,
+                       (t.purchased_at AT TIME ZONE s.time_zone)::date AS day
+                FROM customers_purchaseticket t JOIN customers_store s ON s.id = t.store_id
+                WHERE {where} AND t.customer_id IS NOT NULL
+            ),
+            agg AS (
+                SELECT k.customer_id, k.store_id, k.day,
+                       count(*) FILTER (WHERE NOT t.is_return) AS sales, sum(t.total) AS revenue
+                FROM k JOIN customers_purchaseticket t
+                  ON t.customer_id = k.customer_id AND t.store_id = k.store_id
+                 -- a range the index can use (a few hours wider than the local day, for DST), then the exact day
+                 AND t.purchased_at >= ((k.day::timestamp - interval '3 hours') AT TIME ZONE k.time_zone)
+                 AND t.purchased_at < (((k.day + 1)::timestamp + interval '3 hours') AT TIME ZONE k.time_zone)
+                 AND (t.purchased_at AT TIME ZONE k.time_zone)::date = k.day
+                GROUP BY k.customer_id, k.store_id, k.day
+            )
+            INSERT INTO {table} AS v (customer_id, store_id, day, sales, revenue)
+            SELECT customer_id, store_id, day, sales, revenue FROM agg
+            ON CONFLICT (customer_id, day, store_id) DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
+            WHERE (v.sales, v.revenue) IS DISTINCT FROM (EXCLUDED.sales, EXCLUDED.revenue)
+        """
+        with transaction.atomic(), connection.cursor() as cur:
+            _visit_day_lock(cur)
+            cur.execute(sql, params)
+            written += cur.rowcount
+    return written
+
+
+def visit_days_rebuild(*, customer_ids: Sequence[int] | None = None, store_ids: Sequence[int] | None = None) -> int:
+    """Rebuild the visit-days of these customers (merge survivor, erasure), of these stores (a time zone
+    changed), or of everyone (both None) from their tickets. Returns the rows written."""
+    if not use_sql():
+        return 0
+    table = VisitDay._meta.db_table
+    if customer_ids is not None:
+        where, params = " AND t.customer_id = ANY(%(ids)s)", {"ids": list(customer_ids)}
+        delete = f"DELETE FROM {table} WHERE customer_id = ANY(%(ids)s)"
+    elif store_ids is not None:
+        where, params = " AND t.store_id = ANY(%(ids)s)", {"ids": list(store_ids)}
+        delete = f"DELETE FROM {table} WHERE store_id = ANY(%(ids)s)"
+    else:
+        where, params, delete = "", {}, f"DELETE FROM {table}"
+    with transaction.atomic(), connection.cursor() as cur:
+        _visit_day_lock(cur)
+        cur.execute("SET LOCAL work_mem = '128MB'")
+        cur.execute(delete, params)
+        # Inserted in key order, so each customer's days sit together on disk (a run reads them in that order).
+        cur.execute(
+            f"INSERT INTO {table} (customer_id, store_id, day, sales, revenue) "
+            f"SELECT customer_id, store_id, day, sales, revenue FROM ({_DAY_AGG.format(where=where)}) a "
+            "ORDER BY customer_id, day, store_id",
+            params,
+        )
+        return cur.rowcount
+
+
+def visit_days_sync(*, now: dt.datetime | None = None) -> int:
+    """Bring the visit-day table up to the newest ticket before a run: fold in every ticket above the
+    feed's watermark (demo data, imports whose receiver has not run yet), rebuild the stores whose time
+    zone changed, or everything the first time. Returns the tickets (or rows) folded in."""
+    if not use_sql():
+        return 0
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            _visit_day_lock(cur)
+        feed, _ = VisitDayFeed.objects.select_for_update().get_or_create(pk=1)
+        zones = {str(pk): tz for pk, tz in Store.objects.values_list("pk", "time_zone")}
+        agg = PurchaseTicket.objects.aggregate(hi=Max("id"))
+        hi = agg["hi"] or 0
+        moved = sorted(int(k) for k, tz in zones.items() if k in feed.zones and feed.zones[k] != tz)
+        done = 0
+        if feed.ticket_watermark == 0 or (hi - feed.ticket_watermark) > REBUILD_SHARE * hi:
+            done = visit_days_rebuild() if hi else 0
+        else:
+            if moved:
+                done += visit_days_rebuild(store_ids=moved)
+            if hi > feed.ticket_watermark:
+                done += visit_days_apply(id_range=(feed.ticket_watermark + 1, hi))
+        feed.ticket_watermark, feed.zones, feed.synced_at = hi, zones, now
+        feed.save(update_fields=["ticket_watermark", "zones", "synced_at"])
+    return done
+
+
+def visit_days_forget(*, customer_id: int) -> None:
+    """Erasure: the customer's visit-days go now (their tickets are unlinked)."""
+    VisitDay.objects.filter(customer_id=customer_id).delete()
+
+
+# --- One chunk of a run, set-based (PostgreSQL) ------------------------------------------------------
+
+STATE_COLUMNS = (
+    "visits",
+    "tickets",
+    "first_visit",
+    "last_visit",
+    "median_gap_days",
+    "window_visits",
+    "window_revenue",
+    "quarters_with_visit",
+    "monthly_cv",
+    "referred_buyers",
+    "status",
+    "ladder",
+    "due_on",
+    "xyz",
+)
+
+
+def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: rules.Windows, policy: rules.Policy):
+    """CTEs ``a`` (figures per customer from the visit-day table) and ``f`` (``a`` classified exactly as
+    :func:`outreach.rules.classify` does, in SQL). Returns (sql, params)."""
+    table = VisitDay._meta.db_table
+    extra, params = customers.sql("customer_id")
+    ref_extra, _ = customers.sql("c.referred_by_id")
+    params = {
+        **params,
+        "as_of": windows.as_of,
+        "ws": windows.window_start,
+        "b0": windows.as_of - dt.timedelta(days=policy.window_days),
+        "oldest_month": windows.months[-1][0],
+        "next_month": (windows.as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1),
+        "lost": policy.lost_after_days,
+        "new": policy.new_window_days,
+        "min_visits": policy.lapse_min_visits,
+        "mult": float(policy.lapse_multiplier),
+        "floor": float(policy.lapse_floor_days),
+        "adherent": policy.adherent_quarters,
+        "x_max": float(policy.xyz_x_max_cv),
+        "y_max": float(policy.xyz_y_max_cv),
+        "window": policy.window_days,
+    }
+    months = []
+    for i, (start, end) in enumerate(windows.months):
+        params[f"m{i}s"], params[f"m{i}e"] = start, end
+        months.append(f"count(*) FILTER (WHERE sales > 0 AND day >= %(m{i}s)s AND day < %(m{i}e)s) AS m{i}")
+    n = len(windows.months)
+    msum = " + ".join(f"m{i}" for i in range(n))
+    # Population variance exactly as rules.coefficient_of_variation adds it up: newest month first.
+    var = " + ".join(f"(m{i} - mean) ^ 2" for i in range(n))
+    quarters = " + ".join(f"({' + '.join(f'm{j}' for j in range(q, min(q + 3, n)))} > 0)::int" for q in range(0, n, 3))
+    if store_id is None:
+        # The chain: a day is a visit if any store sold that day; the index hands the rows over in order.
+        d = f"""SELECT customer_id, day, sum(sales) AS sales, sum(revenue) AS revenue FROM {table}
+                WHERE day < %(as_of)s {extra} GROUP BY customer_id, day"""
+        bought = f"SELECT 1 FROM {table} b WHERE b.customer_id = c.id AND b.sales > 0 AND b.day < %(as_of)s"
+    else:
+        params["store"] = store_id
+        d = f"""SELECT customer_id, day, sales, revenue FROM {table}
+                WHERE store_id = %(store)s AND day < %(as_of)s {extra}"""
+        bought = (
+            f"SELECT 1 FROM {table} b WHERE b.customer_id = c.id AND b.store_id = %(store)s"
+            " AND b.sales > 0 AND b.day < %(as_of)s"
+        )
+    sql = f"""
+        d AS ({d}),
+        v AS (
+            -- The gap to the previous *visit* day (return-only days are skipped by the FILTER).
+            SELECT customer_id, day, sales, revenue,
+                   CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
+                       PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                   ) END AS gap
+            FROM d
+        ),
+        a AS (
+            SELECT customer_id,
+                   count(*) FILTER (WHERE sales > 0) AS visits, sum(sales)::int AS tickets,
+                   min(day) FILTER (WHERE sales > 0) AS first_visit, max(day) FILTER (WHERE sales > 0) AS last_visit,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap_days,
+                   count(*) FILTER (WHERE sales > 0 AND day >= %(ws)s) AS window_visits,
+                   coalesce(sum(revenue) FILTER (WHERE day >= %(ws)s), 0) AS window_revenue,
+                   min(day) FILTER (WHERE day >= %(b0)s) AS o0,
+                   {", ".join(months)}
+            FROM v
+            GROUP BY customer_id
+            HAVING count(*) FILTER (WHERE sales > 0) > 0
+        ),
+        rb AS (
+            SELECT c.referred_by_id AS customer_id, count(*) AS n
+            FROM customers_customer c
+            WHERE c.referred_by_id IS NOT NULL {ref_extra} AND EXISTS ({bought})
+            GROUP BY c.referred_by_id
+        ),
+        c1 AS (
+            SELECT a.*, coalesce(rb.n, 0)::int AS referred_buyers, %(as_of)s - a.last_visit AS since,
+                   CASE WHEN a.median_gap_days IS NULL THEN %(floor)s::float8
+                        ELSE greatest(%(mult)s::float8 * a.median_gap_days, %(floor)s::float8) END AS threshold,
+                   ({msum})::float8 / {n} AS mean,
+                   {quarters} AS quarters_with_visit
+            FROM a LEFT JOIN rb ON rb.customer_id = a.customer_id
+        ),
+        c2 AS (
+            SELECT c1.*,
+                   CASE WHEN since > %(lost)s THEN 'lost'
+                        WHEN %(as_of)s - first_visit <= %(new)s THEN 'new'
+                        WHEN visits = 1 THEN 'one_timer'
+                        WHEN visits >= %(min_visits)s AND since > threshold THEN 'lapsed'
+                        ELSE 'active' END AS status,
+                   CASE WHEN mean = 0 THEN NULL
+                        ELSE round((sqrt(({var}) / {n}) / mean)::numeric, 6)::float8 END AS monthly_cv
+            FROM c1
+        ),
+        f AS (
+            SELECT customer_id, visits, tickets, first_visit, last_visit, median_gap_days, window_visits,
+                   window_revenue, quarters_with_visit, monthly_cv, referred_buyers, status,
+                   CASE WHEN visits <= 1 THEN 'buyer'
+                        WHEN visits < %(min_visits)s OR status IN ('lapsed', 'lost') THEN 'repeat'
+                        WHEN referred_buyers > 0 THEN 'advocate'
+                        WHEN quarters_with_visit >= %(adherent)s THEN 'adherent'
+                        ELSE 'regular' END AS ladder,
+                   -- rules.due_on_for: the next day on which time alone changes something (LEAST skips NULLs).
+                   LEAST(
+                       CASE WHEN status = 'new' AND first_visit + (%(new)s + 1) > %(as_of)s
+                            THEN first_visit + (%(new)s + 1) END,
+                       CASE WHEN status <> 'lost' AND last_visit + (%(lost)s + 1) > %(as_of)s
+                            THEN last_visit + (%(lost)s + 1) END,
+                       CASE WHEN status IN ('new', 'active') AND visits >= %(min_visits)s
+                                 AND last_visit + (floor(threshold)::int + 1) > %(as_of)s
+                            THEN last_visit + (floor(threshold)::int + 1) END,
+                       CASE WHEN o0 + (%(window)s + 1) > %(as_of)s THEN o0 + (%(window)s + 1) END,
+                       CASE WHEN last_visit >= %(oldest_month)s AND %(next_month)s > %(as_of)s
+                            THEN %(next_month)s::date END
+                   ) AS due_on,
+                   CASE WHEN monthly_cv IS NULL THEN ''
+                        WHEN monthly_cv <= %(x_max)s::float8 THEN 'X'
+                        WHEN monthly_cv <= %(y_max)s::float8 THEN 'Y'
+                        ELSE 'Z' END AS xyz
+            FROM c2
+        )
+    """
+    return sql, params
+
+
+def segment_chunk_write(
+    *,
+    run_id: int,
+    scope_key: str,
+    store_id: int | None,
+    as_of: dt.date,
+    customers: CustomerFilter,
+    windows: rules.Windows,
+    policy: rules.Policy,
+) -> int:
+    """Recompute one chunk's figures from the visit-day table, classify them, and write the state rows
+    and history that changed — one statement, no row through Python. Returns the customers covered
+    (the chunk's ids, or for an id range the customers with a visit plus those who lost theirs)."""
+    features, params = _features_sql(store_id=store_id, customers=customers, windows=windows, policy=policy)
+    state = CustomerSegmentState._meta.db_table
+    history = SegmentChange._meta.db_table
+    extra, _ = customers.sql("customer_id")
+    cols = ", ".join(STATE_COLUMNS)
+    fcols = ", ".join(f"f.{c}" for c in STATE_COLUMNS)
+    sets = ", ".join(f"{c} = f.{c}" for c in STATE_COLUMNS)
+    scols = ", ".join(f"s.{c}" for c in STATE_COLUMNS)
+    params.update({"scope": scope_key, "run": run_id, "run_as_of": as_of})
+    sql = f"""
+        WITH {features},
+        cur AS MATERIALIZED (
+            SELECT id, customer_id, status, ladder, is_best, is_at_risk
+            FROM {state} WHERE scope_key = %(scope)s {extra}
+        ),
+        upd AS (
+            UPDATE {state} s SET {sets}
+            FROM f
+            WHERE s.scope_key = %(scope)s AND s.customer_id = f.customer_id
+              AND ({scols}) IS DISTINCT FROM ({fcols})
+            RETURNING s.id
+        ),
+        ins AS (
+            INSERT INTO {state} (scope_key, customer_id, {cols}, is_best, is_at_risk, abc, rfm_r, rfm_f, rfm_m)
+            SELECT %(scope)s, {", ".join(["f.customer_id", fcols])}, false, false, '', NULL, NULL, NULL
+            FROM f WHERE NOT EXISTS (SELECT 1 FROM cur WHERE cur.customer_id = f.customer_id)
+            RETURNING id
+        ),
+        gone AS (
+            DELETE FROM {state} s USING cur
+            WHERE s.id = cur.id AND NOT EXISTS (SELECT 1 FROM f WHERE f.customer_id = cur.customer_id)
+            RETURNING cur.customer_id, cur.status, cur.ladder, cur.is_best, cur.is_at_risk
+        ),
+        moves (customer_id, kind, from_value, to_value) AS (
+            SELECT f.customer_id, 'status', coalesce(cur.status, ''), f.status
+            FROM f LEFT JOIN cur ON cur.customer_id = f.customer_id WHERE coalesce(cur.status, '') <> f.status
+            UNION ALL
+            SELECT f.customer_id, 'ladder', coalesce(cur.ladder, ''), f.ladder
+            FROM f LEFT JOIN cur ON cur.customer_id = f.customer_id WHERE coalesce(cur.ladder, '') <> f.ladder
+            UNION ALL SELECT customer_id, 'status', status, '' FROM gone WHERE status <> ''
+            UNION ALL SELECT customer_id, 'ladder', ladder, '' FROM gone WHERE ladder <> ''
+            UNION ALL SELECT customer_id, 'best', 'best', '' FROM gone WHERE is_best
+            UNION ALL SELECT customer_id, 'at_risk', 'at_risk', '' FROM gone WHERE is_at_risk
+        ),
+        hist AS (
+            INSERT INTO {history} (run_id, scope_key, customer_id, kind, from_value, to_value, as_of)
+            SELECT %(run)s, %(scope)s, customer_id, kind, from_value, to_value, %(run_as_of)s FROM moves
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM f), (SELECT count(*) FROM gone), (SELECT count(*) FROM upd),
+               (SELECT count(*) FROM ins), (SELECT count(*) FROM hist)
+    """
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL work_mem = '64MB'")
+        cur.execute(sql, params)
+        visited, gone, _updated, _inserted, _moves = cur.fetchone()
+    return len(customers.ids) if customers.ids is not None else visited + gone

@@ -4,8 +4,9 @@ from . import services
 
 
 def queue_segment_customers(sender, ticket_ids: list[int], **kwargs) -> None:
-    """New tickets: queue their customers for the next segment run of the chain and of their store."""
-    services.segments_mark_pending(ticket_ids=ticket_ids)
+    """New tickets: fold them into the visit-day table; queue their customers for the next segment run
+    of the chain and of their store."""
+    services.segments_tickets_arrived(ticket_ids=ticket_ids)
 
 
 def move_segments_on_merge(sender, survivor_id: int, duplicate_id: int, **kwargs) -> None:

@@ -140,6 +140,8 @@ def segments_run_start(
     """Take the scope's lock, record a running SegmentRun and plan its chunks. Raises SegmentRunBusy."""
     scope_key = scope_key_for(store)
     _expire_stale_runs(scope_key=scope_key, now=now)
+    # The visit-day table must hold every ticket the run plans with (PostgreSQL; a no-op elsewhere).
+    analytics.visit_days_sync(now=now)
     prev = (
         SegmentRun.objects.filter(scope_key=scope_key, status=SegmentRun.Status.DONE)
         .order_by("-started_at", "-id")
@@ -231,6 +233,18 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
     """Recompute one chunk of customers from their tickets and write what changed. Returns customers covered."""
     policy = policy_for(store=run.store)
     windows = rules.windows_for(run.as_of, policy)
+    if analytics.use_sql():
+        covered = analytics.segment_chunk_write(
+            run_id=run.pk,
+            scope_key=run.scope_key,
+            store_id=run.store_id,
+            as_of=run.as_of,
+            customers=chunk.filter,
+            windows=windows,
+            policy=policy,
+        )
+        SegmentRun.objects.filter(pk=run.pk).update(progress_done=_bounded_progress(1))
+        return covered
     stats = analytics.visit_stats(store_id=run.store_id, windows=windows, policy=policy, customers=chunk.filter)
     existing = {
         row[1]: row
@@ -393,6 +407,12 @@ def segments_refresh(
         raise
 
 
+def segments_tickets_arrived(*, ticket_ids: list[int]) -> int:
+    """New tickets (``tickets_created``): fold them into the visit-day table and queue their customers."""
+    analytics.visit_days_apply(ticket_ids=ticket_ids)
+    return segments_mark_pending(ticket_ids=ticket_ids)
+
+
 def segments_mark_pending(*, ticket_ids: list[int]) -> int:
     """Queue the customers of these tickets for the next run of the chain and of each ticket's store."""
     pairs = set(
@@ -420,6 +440,8 @@ def segments_customers_merged(*, survivor_id: int, duplicate_id: int) -> None:
     survivor. The duplicate's state rows go with the duplicate."""
     SegmentChange.objects.filter(customer_id=duplicate_id).update(customer_id=survivor_id)
     CustomerSegmentState.objects.filter(customer_id=duplicate_id).delete()
+    # The tickets have moved already (same transaction): both customers' visit-days from their tickets.
+    analytics.visit_days_rebuild(customer_ids=[survivor_id, duplicate_id])
     _queue_everywhere([survivor_id])
 
 
@@ -428,6 +450,7 @@ def segments_customer_erased(*, customer_id: int) -> None:
     derived from them stays), and queue them so the next runs re-rank everyone else."""
     CustomerSegmentState.objects.filter(customer_id=customer_id).delete()
     SegmentChange.objects.filter(customer_id=customer_id).delete()
+    analytics.visit_days_forget(customer_id=customer_id)
     _queue_everywhere([customer_id])
 
 

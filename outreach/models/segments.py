@@ -274,3 +274,51 @@ class PendingCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope_key} · {self.customer_id}"
+
+
+class VisitDay(models.Model):
+    """One customer's tickets at one store on one local calendar day (the store's time zone): the input
+    of every segmentation run, so a run reads visit-days instead of grouping the tickets table.
+
+    ``sales`` counts non-return tickets (a day with ``sales > 0`` is a visit); ``revenue`` is sales minus
+    returns. A return-only day is a row with ``sales = 0``. Kept current set-based by
+    :func:`outreach.analytics.visit_days_apply` (the ``tickets_created`` receiver: the (customer, store,
+    day) keys of the batch are recomputed from the tickets, so a repeated id changes nothing), by the
+    merge and erasure receivers, and by the catch-up at the start of every run
+    (:func:`outreach.analytics.visit_days_sync`: tickets above :class:`VisitDayFeed`'s watermark, which
+    covers demo data and any path that sends no signal). Derived data only: safe to rebuild.
+    """
+
+    # No single-column FK indexes: the unique key leads with the customer; a store's rows are read
+    # by a scan of the whole table anyway (store scopes run over every customer).
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    sales = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            # (customer, day, store): a run reads each customer's days in day order from this index,
+            # for the chain (days across stores) and for one store alike.
+            models.UniqueConstraint(fields=["customer", "day", "store"], name="visitday_customer_day_store"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}@{self.store_id}/{self.day}"
+
+
+class VisitDayFeed(models.Model):
+    """The single row saying how far :class:`VisitDay` is current: every ticket with an id up to
+    ``ticket_watermark`` is folded in, with each store's days counted in ``zones`` (store id → time
+    zone; a store whose time zone changed has its days rebuilt)."""
+
+    ticket_watermark = models.BigIntegerField(default=0)
+    zones = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="visitdayfeed_single_row")]
+
+    def __str__(self) -> str:
+        return f"visit days up to ticket {self.ticket_watermark}"
