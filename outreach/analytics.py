@@ -9,12 +9,14 @@ days (SQLite has no ``percentile_cont``), which it streams ordered, one customer
 
 import datetime as dt
 import itertools
+import math
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
 from django.db import connection, transaction
 from django.db.models import (
     Case,
@@ -865,3 +867,116 @@ def segment_chunk_write(
         cur.execute(sql, params)
         visited, gone, _updated, _inserted, _moves = cur.fetchone()
     return len(customers.ids) if customers.ids is not None else visited + gone
+
+
+# --- The visit model over the state table (PostgreSQL) ----------------------------------------------
+
+# The run's BG/NBD fit uses a fixed systematic sample of about this many customers when the scope has
+# more: customers whose (id × 2654435761) mod 10007 falls below a cut-off — deterministic (a full and
+# an incremental run of the same day pick the same customers) and spread evenly over the id range.
+FIT_SAMPLE = 50_000
+_SAMPLE_BUCKETS = 10_007
+
+
+def model_inputs_sampled(*, scope_key: str, sample: int = FIT_SAMPLE) -> list[dict]:
+    """Distinct (visits, first visit, last visit) combinations with counts, over the whole scope when it
+    has at most ``sample`` customers, else over the fixed sample (see FIT_SAMPLE)."""
+    states = CustomerSegmentState.objects.filter(scope_key=scope_key)
+    total = states.count()
+    if total <= sample or not use_sql():
+        return model_inputs(scope_key=scope_key)
+    cut = math.ceil(_SAMPLE_BUCKETS * sample / total)
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT visits, first_visit, last_visit, count(*) FROM {CustomerSegmentState._meta.db_table}
+                WHERE scope_key = %s AND (customer_id::bigint * 2654435761) %% {_SAMPLE_BUCKETS} < %s
+                GROUP BY 1, 2, 3""",
+            [scope_key, cut],
+        )
+        return [{"visits": v, "first_visit": f, "last_visit": la, "n": n} for v, f, la, n in cur.fetchall()]
+
+
+def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, policy: rules.Policy) -> tuple[int, int]:
+    """P(alive), expected visits and "at risk" for every state row of the scope in one UPDATE, with the
+    at-risk flips written to the history in the same statement. Returns (rows updated, flips).
+
+    P(alive) is the closed form (as :func:`outreach.bgnbd.p_alive`, same operation order, rounded to 2
+    places like ``np.round``); expected visits need ₂F₁, whose factor depends on (x, T) only, so numpy
+    computes it once per distinct (x, T) and the statement joins it in.
+    """
+    from . import bgnbd
+
+    table, history = CustomerSegmentState._meta.db_table, SegmentChange._meta.db_table
+    end = as_of - dt.timedelta(days=1)
+    q = {"scope": scope_key, "end": end, "run": run_id, "run_as_of": as_of}
+    q.update(min=policy.lapse_min_visits, thr=float(policy.at_risk_threshold))
+    if params is None:
+        body = """
+            n2 AS (SELECT id, customer_id, old_risk, NULL::float8 AS new_p, NULL::float8 AS new_e,
+                          false AS new_risk FROM s0)"""
+    else:
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT DISTINCT visits - 1, %s - first_visit FROM {table} WHERE scope_key = %s", [end, scope_key]
+            )
+            pairs = np.array(cur.fetchall(), dtype=float).reshape(-1, 2)
+        x, big_t = pairs[:, 0], pairs[:, 1]
+        head = bgnbd.expected_visits_head(params, policy.expected_days, x, big_t)
+        q.update(
+            hx=x.astype(int).tolist(),
+            ht=big_t.astype(int).tolist(),
+            hv=[float(v) if np.isfinite(v) else None for v in head.tolist()],
+            r=params.r,
+            alpha=params.alpha,
+            a=params.a,
+            b=params.b,
+        )
+        body = """
+            h AS (SELECT * FROM unnest(%(hx)s::int[], %(ht)s::int[], %(hv)s::float8[]) AS h(x, big_t, head)),
+            p0 AS (
+                SELECT s0.*, (%(r)s::float8 + x) * (ln(%(alpha)s::float8 + big_t) - ln(%(alpha)s::float8 + tx)) AS ex
+                FROM s0
+            ),
+            p1 AS (
+                -- exp() raises on overflow in PostgreSQL where numpy gives inf (P(alive) 0) or 0 (P(alive) 1).
+                SELECT p0.*, CASE WHEN x = 0 OR ex < -700 THEN 1.0::float8
+                                  WHEN ex > 700 THEN 0.0::float8
+                                  ELSE 1.0 / (1.0 + %(a)s::float8 / (%(b)s::float8 + x - 1) * exp(ex)) END AS pa
+                FROM p0
+            ),
+            n AS (
+                SELECT p1.id, p1.customer_id, p1.old_risk, p1.visits, p1.status,
+                       round(pa * 100) / 100 AS new_p, round(greatest(h.head * pa, 0) * 10) / 10 AS new_e
+                FROM p1 LEFT JOIN h ON h.x = p1.x AND h.big_t = p1.big_t
+            ),
+            n2 AS (
+                SELECT n.*, (visits >= %(min)s AND status <> 'lost' AND new_p < %(thr)s) AS new_risk FROM n
+            )"""
+    sql = f"""
+        WITH s0 AS (
+            SELECT id, customer_id, visits, status, is_at_risk AS old_risk, visits - 1 AS x,
+                   last_visit - first_visit AS tx, %(end)s - first_visit AS big_t
+            FROM {table} WHERE scope_key = %(scope)s
+        ),
+        {body},
+        u AS (
+            UPDATE {table} s SET p_alive = n2.new_p, expected_visits = n2.new_e, is_at_risk = n2.new_risk
+            FROM n2
+            WHERE s.id = n2.id
+              AND (s.p_alive, s.expected_visits, s.is_at_risk) IS DISTINCT FROM (n2.new_p, n2.new_e, n2.new_risk)
+            RETURNING n2.customer_id, n2.old_risk, n2.new_risk
+        ),
+        hist AS (
+            INSERT INTO {history} (run_id, scope_key, customer_id, kind, from_value, to_value, as_of)
+            SELECT %(run)s, %(scope)s, customer_id, 'at_risk',
+                   CASE WHEN old_risk THEN 'at_risk' ELSE '' END, CASE WHEN new_risk THEN 'at_risk' ELSE '' END,
+                   %(run_as_of)s
+            FROM u WHERE old_risk <> new_risk
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM hist)
+    """
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL work_mem = '64MB'")
+        cur.execute(sql, q)
+        return cur.fetchone()

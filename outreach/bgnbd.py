@@ -124,13 +124,18 @@ def p_alive(params: BGNBDParams, x, t_x, T) -> np.ndarray:
     return 1.0 / (1.0 + ratio)
 
 
-def expected_visits(params: BGNBDParams, t: float, x, t_x, T) -> np.ndarray:
-    """E[visits in the next ``t`` | x, t_x, T] — eq. 10 of the paper (this one needs ₂F₁)."""
+def expected_visits_head(params: BGNBDParams, t: float, x, T) -> np.ndarray:
+    """The factor of eq. 10 that depends on (x, T) only: E[visits in the next ``t``] = head × P(alive)."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     x = np.asarray(x, dtype=float)
     T = np.asarray(T, dtype=float)
     hyp = hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
-    head = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+    return (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+
+
+def expected_visits(params: BGNBDParams, t: float, x, t_x, T) -> np.ndarray:
+    """E[visits in the next ``t`` | x, t_x, T] — eq. 10 of the paper (this one needs ₂F₁)."""
+    head = expected_visits_head(params, t, x, T)
     return np.maximum(head * p_alive(params, x, t_x, T), 0.0)
 
 

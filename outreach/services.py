@@ -341,7 +341,11 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
         params, params_fitted_on = _recent_params(run=run)
     if params is None:
         params = _fit_state(scope_key=run.scope_key, as_of=run.as_of)
-    changes = _model_apply(run=run, params=params, policy=policy)
+    if analytics.use_sql():
+        analytics.model_apply_sql(run_id=run.pk, scope_key=run.scope_key, as_of=run.as_of, params=params, policy=policy)
+        changes = []
+    else:
+        changes = _model_apply(run=run, params=params, policy=policy)
     flips = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
     for customer_id, was, is_ in flips:
         changes += _flag_moves(run, customer_id, best=(was, is_))
@@ -497,7 +501,9 @@ def _recent_params(*, run: SegmentRun) -> tuple[bgnbd.BGNBDParams | None, dt.dat
 
 
 def _fit_state(*, scope_key: str, as_of: dt.date) -> bgnbd.BGNBDParams | None:
-    return _fit_combos(analytics.model_inputs(scope_key=scope_key), as_of)
+    """Fit on the scope's state rows: all of them up to ``analytics.FIT_SAMPLE`` customers, else that fixed
+    sample (the parameters describe the population; see bench/README.md for the sample's accuracy)."""
+    return _fit_combos(analytics.model_inputs_sampled(scope_key=scope_key), as_of)
 
 
 def visit_model_fit(*, store: Store | None, as_of: dt.date, unit: str = "days") -> bgnbd.BGNBDParams | None:
