@@ -149,8 +149,8 @@ def _copy_value(value) -> str:
     return str(value)
 
 
-def append_day(day: dt.date, share: float = 0.03, seed: int = 2) -> int:
-    """One day of tickets for ``share`` of the customers (a busy day for a chain)."""
+def append_day(day: dt.date, share: float = 0.03, seed: int = 2) -> list[int]:
+    """One day of tickets for ``share`` of the customers (a busy day for a chain); returns their ids."""
     from django.db import connection
 
     with connection.cursor() as cur:
@@ -160,10 +160,21 @@ def append_day(day: dt.date, share: float = 0.03, seed: int = 2) -> int:
             SELECT c.home_store_id, 'N' || %s || '-' || c.id, %s, 25.00, 1, c.id, false
             FROM customers_customer c WHERE random() < %s
             ON CONFLICT DO NOTHING
+            RETURNING id
             """,
             [f"{day.isoformat()}-{time.time_ns()}", dt.datetime.combine(day, dt.time(8), tzinfo=dt.UTC), share],
         )
-        return cur.rowcount
+        return [r[0] for r in cur.fetchall()]
+
+
+def receive_day(ticket_ids: list[int]) -> int:
+    """What ``tickets_created`` does with the day's tickets during the day, in batches of 500 as a till
+    API or an import would send them: the segmentation receiver (visit-days + pending queue)."""
+    from outreach.receivers import queue_segment_customers
+
+    for i in range(0, len(ticket_ids), 500):
+        queue_segment_customers(sender=None, ticket_ids=ticket_ids[i : i + 500])
+    return len(ticket_ids)
 
 
 def pandas_recompute(csv_path: str, as_of: dt.date) -> dict:
@@ -215,7 +226,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from outreach import analytics, bgnbd
-    from outreach.models import CustomerSegmentState, SegmentRun
+    from outreach.models import CustomerSegmentState, SegmentRun, VisitDayFeed
     from outreach.services import segments_refresh
 
     call_command("migrate", verbosity=0)
@@ -252,6 +263,14 @@ def main() -> None:
 
     timed("baseline GROUP BY (warm-up)", baseline, {})
     timed("baseline GROUP BY", baseline, results)
+    # The visit-day table is filled once (the first run after the migration does it), then kept current by
+    # tickets_created; timed on its own, not as part of the nightly run.
+    VisitDayFeed.objects.all().delete()
+    timed("visit-day table bulk fill (once)", lambda: analytics.visit_days_sync(), results)
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE outreach_visitday")
+        cur.execute("SELECT count(*) FROM outreach_visitday")
+        print(f"  {cur.fetchone()[0]:,} visit-day rows")
     now = dt.datetime.now(dt.UTC)
     connection.force_debug_cursor = True
     with CaptureQueriesContext(connection) as queries:
@@ -278,7 +297,9 @@ def main() -> None:
     os.unlink(csv_path)
     print(f"  pandas: {pd_result}; ours: lapsed {run.counts['lapsed']}")
 
-    appended = timed("append one day of tickets", lambda: append_day(AS_OF), results)  # the day after DEMO_TODAY
+    appended_ids = timed("append one day of tickets", lambda: append_day(AS_OF), results)  # the day after DEMO_TODAY
+    appended = len(appended_ids)
+    timed("tickets_created receiver (the day's)", lambda: receive_day(appended_ids), results)
     inc = timed(
         "incremental refresh (next day)",
         lambda: segments_refresh(store=None, as_of=AS_OF + dt.timedelta(days=1), now=dt.datetime.now(dt.UTC)),
@@ -291,7 +312,14 @@ def main() -> None:
 
     combos = analytics.model_inputs(scope_key="chain")
     print(f"  BG/NBD: {len(combos):,} distinct (x, t_x, T) combinations for {customers:,} customers")
-    timed("BG/NBD fit (bench customers)", lambda: segments_fit(combos), results)
+    every = timed("BG/NBD fit (bench, every customer)", lambda: segments_fit(combos), results)
+    sampled = timed(
+        "BG/NBD fit (bench, run's sample)",
+        lambda: segments_fit(analytics.model_inputs_sampled(scope_key="chain")),
+        results,
+    )
+    print(f"  every customer: {_params(every)}")
+    print(f"  sample of {sampled.customers:,}: {_params(sampled)}; {_deviation(sampled, every)}")
     rng = np.random.default_rng(0)
     n = 1_000_000
     T = rng.integers(1, 731, n)
@@ -299,9 +327,18 @@ def main() -> None:
     t_x = np.where(x > 0, (rng.random(n) * T).astype(int), 0)
     uniq, weights = np.unique(np.stack([x, t_x, T], axis=1), axis=0, return_counts=True)
     print(f"  synthetic 1M customers: {len(uniq):,} distinct combinations")
-    timed(
+    every = timed(
         "BG/NBD fit (1M synthetic, weighted)", lambda: bgnbd.fit(uniq[:, 0], uniq[:, 1], uniq[:, 2], weights), results
     )
+
+    def sample_fit():
+        pick = np.random.default_rng(1).choice(n, analytics.FIT_SAMPLE, replace=False)
+        u, w = np.unique(np.stack([x[pick], t_x[pick], T[pick]], axis=1), axis=0, return_counts=True)
+        return bgnbd.fit(u[:, 0], u[:, 1], u[:, 2], w)
+
+    sampled = timed("BG/NBD fit (1M synthetic, 50k sample)", sample_fit, results)
+    print(f"  every customer: {_params(every)}")
+    print(f"  sample of {sampled.customers:,}: {_params(sampled)}; {_deviation(sampled, every)}")
 
     # The worker-like process reports its own peak RSS from /proc (VmHWM belongs to the exec'd image;
     # getrusage's ru_maxrss would still count the pages of this big process that the fork copied).
@@ -329,6 +366,7 @@ def main() -> None:
     pandas_s = results["pandas read_csv + recompute"]
     inc_s = results["incremental refresh (next day)"]
     fit_s = results["BG/NBD fit (1M synthetic, weighted)"]
+    fit_sample_s = results["BG/NBD fit (1M synthetic, 50k sample)"]
     print("\nResults")
     print(f"  tickets {tickets:,}; customers {customers:,}")
     print(f"  baseline GROUP BY            {base:7.2f} s   1.00 ×")
@@ -337,13 +375,24 @@ def main() -> None:
     print(
         f"  incremental (next day)       {inc_s:7.2f} s   {inc_s / base:5.2f} ×, {100 * inc_s / full_s:.1f} % of full"
     )
-    print(f"  BG/NBD fit, 1M synthetic     {fit_s:7.2f} s")
+    print(f"  BG/NBD fit, 1M synthetic     {fit_s:7.2f} s (every customer), {fit_sample_s:.2f} s (50k sample)")
+    print(f"  visit-day bulk fill (once)   {results['visit-day table bulk fill (once)']:7.2f} s")
+    print(f"  receiver, the day's tickets  {results['tickets_created receiver (the day' + chr(39) + 's)']:7.2f} s")
     print(
         f"  full run, warm (own process) {results['full run in a separate process']:7.2f} s   "
         f"{results['full run in a separate process'] / base:5.2f} × baseline (state rows exist)"
     )
     print(f"  full-run process peak RSS    {peak_mb:7.0f} MB")
     print(f"  queries in the full run      {len(queries.captured_queries)}")
+
+
+def _params(p) -> str:
+    return f"r={p.r:.4f} alpha={p.alpha:.3f} a={p.a:.4f} b={p.b:.4f}"
+
+
+def _deviation(p, ref) -> str:
+    worst = max(abs(getattr(p, k) / getattr(ref, k) - 1) for k in ("r", "alpha", "a", "b"))
+    return f"largest relative difference {100 * worst:.1f} %"
 
 
 def segments_fit(combos):
