@@ -68,8 +68,10 @@ def _negll_grad(log_params, x, t_x, T, w, ux, inv):
     d_alpha = r / alpha - w3 * (r + x) / (alpha + T) - w4 * (r + x) / (alpha + t_x)
     d_a = d_a1[inv] + w4 / a
     d_b = d_b1[inv] - w4 / bx1
-    grad = np.array([w @ d_r * r, w @ d_alpha * alpha, w @ d_a * a, w @ d_b * b])
-    value = -(w @ ll)
+    # Weighted sums as multiply-and-sum, not ``w @ v``: a BLAS dot product spreads over threads, which on a
+    # busy machine made one evaluation of 40,000 rows take 80 ms instead of 10 (measured, 2 loaded cores).
+    grad = np.array([(w * d_r).sum() * r, (w * d_alpha).sum() * alpha, (w * d_a).sum() * a, (w * d_b).sum() * b])
+    value = -(w * ll).sum()
     if not np.isfinite(value):
         return 1e300, np.zeros(4)
     return value, -grad

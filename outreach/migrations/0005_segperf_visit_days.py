@@ -5,6 +5,18 @@ from decimal import Decimal
 from django.db import migrations, models
 
 
+def state_fillfactor(apps, schema_editor, value="70"):
+    """Leave room on each page of the state table so the nightly P(alive)/rank updates, which touch no
+    indexed column, are HOT (no index entries written); PostgreSQL only."""
+    if schema_editor.connection.vendor == "postgresql":
+        op = f"SET (fillfactor = {value})" if value else "RESET (fillfactor)"
+        schema_editor.execute(f"ALTER TABLE outreach_customersegmentstate {op}")
+
+
+def state_fillfactor_reset(apps, schema_editor):
+    state_fillfactor(apps, schema_editor, value="")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -39,4 +51,5 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('customer', 'day', 'store'), name='visitday_customer_day_store')],
             },
         ),
+        migrations.RunPython(state_fillfactor, state_fillfactor_reset),
     ]
