@@ -734,11 +734,12 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
         "y_max": float(policy.xyz_y_max_cv),
         "window": policy.window_days,
     }
-    months = []
-    for i, (start, end) in enumerate(windows.months):
-        params[f"m{i}s"], params[f"m{i}e"] = start, end
-        months.append(f"count(*) FILTER (WHERE sales > 0 AND day >= %(m{i}s)s AND day < %(m{i}e)s) AS m{i}")
+    # Visits per calendar month of the 12 before as_of's month, packed 5 bits per month into one bigint
+    # (a month has at most 31 visit days): one aggregate per row instead of twelve filtered counts.
     n = len(windows.months)
+    params["month_bounds"] = [start for start, _ in reversed(windows.months)] + [windows.months[0][1]]
+    params["months_from"], params["months_to"] = windows.months[-1][0], windows.months[0][1]
+    months = [f"(packed >> {5 * (n - 1 - i)}) & 31 AS m{i}" for i in range(n)]
     msum = " + ".join(f"m{i}" for i in range(n))
     # Population variance exactly as rules.coefficient_of_variation adds it up: newest month first.
     var = " + ".join(f"(m{i} - mean) ^ 2" for i in range(n))
@@ -766,7 +767,7 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
                    ) END AS gap
             FROM d
         ),
-        a AS (
+        a0 AS (
             SELECT customer_id,
                    count(*) FILTER (WHERE sales > 0) AS visits, sum(sales)::int AS tickets,
                    min(day) FILTER (WHERE sales > 0) AS first_visit, max(day) FILTER (WHERE sales > 0) AS last_visit,
@@ -774,11 +775,13 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
                    count(*) FILTER (WHERE sales > 0 AND day >= %(ws)s) AS window_visits,
                    coalesce(sum(revenue) FILTER (WHERE day >= %(ws)s), 0) AS window_revenue,
                    min(day) FILTER (WHERE day >= %(b0)s) AS o0,
-                   {", ".join(months)}
+                   coalesce(sum(1::bigint << (5 * (width_bucket(day, %(month_bounds)s::date[]) - 1)))
+                       FILTER (WHERE sales > 0 AND day >= %(months_from)s AND day < %(months_to)s), 0)::bigint AS packed
             FROM v
             GROUP BY customer_id
             HAVING count(*) FILTER (WHERE sales > 0) > 0
         ),
+        a AS (SELECT a0.*, {", ".join(months)} FROM a0),
         rb AS (
             SELECT c.referred_by_id AS customer_id, count(*) AS n
             FROM customers_customer c
@@ -902,6 +905,11 @@ def segment_chunk_write(
     """
     with transaction.atomic(), connection.cursor() as cur:
         _heavy_statement(cur)
+        # Read the visit-days through the (customer, day, store) index in order: the per-day grouping, the
+        # gap window and the per-customer aggregate then stream without a sort (a bitmap scan + hash
+        # aggregate + sort measured 1.57 s against 1.14 s for 200,000 visit-days).
+        cur.execute("SET LOCAL enable_bitmapscan = off")
+        cur.execute("SET LOCAL enable_hashagg = off")
         cur.execute(sql, params)
         visited, gone, _updated, _inserted, _moves = cur.fetchone()
     return len(customers.ids) if customers.ids is not None else visited + gone
