@@ -214,6 +214,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--reuse", action="store_true", help="Keep the existing data (skip the generator).")
     parser.add_argument("--generator", choices=["demo", "copy"], default="demo")
+    parser.add_argument(
+        "--keep-visit-days", action="store_true", help="With --reuse: keep the visit-day table (skip the bulk fill)."
+    )
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])
@@ -265,7 +268,8 @@ def main() -> None:
     timed("baseline GROUP BY", baseline, results)
     # The visit-day table is filled once (the first run after the migration does it), then kept current by
     # tickets_created; timed on its own, not as part of the nightly run.
-    VisitDayFeed.objects.all().delete()
+    if not (args.reuse and args.keep_visit_days):
+        VisitDayFeed.objects.all().delete()
     timed("visit-day table bulk fill (once)", lambda: analytics.visit_days_sync(), results)
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE outreach_visitday")
