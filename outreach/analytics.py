@@ -368,32 +368,30 @@ def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> lis
             FROM (SELECT id, window_visits, last_visit, customer_id FROM base WHERE window_visits > 0
                   ORDER BY window_visits DESC, last_visit DESC, customer_id LIMIT %(limit)s) t
         ),
-        m AS (
-            SELECT id,
-                   -- rank() ascending = 1 + n − (customers with at least this revenue, peers included)
-                   count(*) OVER (ORDER BY window_revenue DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-                       AS at_least,
-                   coalesce(sum(greatest(window_revenue, 0)) OVER (
-                       ORDER BY window_revenue DESC, customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                   ), 0) AS rev_before
-            FROM base
-        ),
         c AS (
+            -- One sort (revenue, descending) for M and ABC; R, F and best are hash look-ups.
             SELECT b.id, b.customer_id, b.is_best AS old_best, b.best_rank AS old_rank, b.rfm_r AS old_r,
                    b.rfm_f AS old_f, b.rfm_m AS old_m, b.abc AS old_abc,
                    (top.brank IS NOT NULL) AS is_best, top.brank AS best_rank,
                    1 + (5 * (rh.r_rank - 1)) / tot.n AS rfm_r,
                    1 + (5 * (fh.f_rank - 1)) / tot.n AS rfm_f,
-                   1 + (5 * (tot.n - m.at_least)) / tot.n AS rfm_m,
+                   -- rank() ascending = 1 + n − (customers with at least this revenue, peers included)
+                   1 + (5 * (tot.n - count(*) OVER (
+                       ORDER BY b.window_revenue DESC RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW))) / tot.n
+                       AS rfm_m,
                    CASE WHEN b.window_revenue <= 0 OR tot.rev_total <= 0 THEN ''
-                        WHEN m.rev_before * 100 < %(a)s * tot.rev_total THEN 'A'
-                        WHEN m.rev_before * 100 < %(ab)s * tot.rev_total THEN 'B'
+                        WHEN coalesce(sum(greatest(b.window_revenue, 0)) OVER w_before, 0) * 100
+                             < %(a)s * tot.rev_total THEN 'A'
+                        WHEN coalesce(sum(greatest(b.window_revenue, 0)) OVER w_before, 0) * 100
+                             < %(ab)s * tot.rev_total THEN 'B'
                         ELSE 'C' END AS abc
             FROM base b CROSS JOIN tot
             JOIN rh ON rh.last_visit = b.last_visit
             JOIN fh ON fh.window_visits = b.window_visits
-            JOIN m ON m.id = b.id
             LEFT JOIN top ON top.id = b.id
+            WINDOW w_before AS (
+                ORDER BY b.window_revenue DESC, b.customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            )
         ),
         changed AS MATERIALIZED (
             SELECT * FROM c
@@ -422,9 +420,12 @@ def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> lis
 def _heavy_statement(cur) -> None:
     """Settings for one big set-based statement (inside its transaction): sorts and hashes in memory
     (the default 4 MB spilled every sort to disk at 200,000 customers), and no JIT, whose compile time
-    (0.1–0.3 s per statement, measured) buys nothing for statements that run once per chunk."""
+    (0.1–0.3 s per statement, measured) buys nothing for statements that run once per chunk; hash joins."""
     cur.execute("SET LOCAL work_mem = '64MB'")
     cur.execute("SET LOCAL jit = off")
+    # The planner cannot estimate rows coming out of CTEs and unnest() and picked sort-merge joins over
+    # 200,000 rows where a hash join needs no sort.
+    cur.execute("SET LOCAL enable_mergejoin = off")
 
 
 def _ranks_apply_orm(*, states, policy: rules.Policy, limit: int) -> list[tuple[int, bool, bool]]:
@@ -477,45 +478,36 @@ def model_inputs(*, scope_key: str) -> list[dict]:
 
 
 def segment_counts(*, scope_key: str) -> dict[str, int]:
-    """Members per segment name (the names of the commands), in one query."""
-    states = CustomerSegmentState.objects.filter(scope_key=scope_key)
-    aggregates = {
-        "best": Count("id", filter=Q(is_best=True)),
-        "at_risk": Count("id", filter=Q(is_at_risk=True)),
-        "customers": Count("id"),
-    }
-    for name in (rules.LAPSED, rules.LOST, rules.NEW, rules.ONE_TIMER):
-        aggregates[name] = Count("id", filter=Q(status=name))
-    for name in rules.LADDER:
-        aggregates[name] = Count("id", filter=Q(ladder=name))
-    counts = states.aggregate(**aggregates)
-    counts.update(segment_grids(scope_key=scope_key))
-    return counts
-
-
-def segment_grids(*, scope_key: str) -> dict[str, dict]:
-    """The ABC-XYZ matrix and the RFM grid of the scope, in one grouped query (for the dashboard).
-
-    ``abc_xyz``: {"AX": customers, …} for customers with both classes; ``rfm``: {"R:F": {"n": customers,
-    "m": sum of M scores}} (the average M of a cell is m / n). Kept in the run's counts, so the dashboard
-    reads a few small rows instead of grouping the whole state table on every request.
-    """
+    """Members per segment name (the names of the commands), the ABC-XYZ matrix and the RFM grid, from
+    one grouped pass over the scope's state rows (a few thousand groups, summed here)."""
     rows = (
         CustomerSegmentState.objects.filter(scope_key=scope_key)
-        .values("abc", "xyz", "rfm_r", "rfm_f")
+        .values("status", "ladder", "is_best", "is_at_risk", "abc", "xyz", "rfm_r", "rfm_f")
         .annotate(n=Count("id"), m=Sum("rfm_m"))
         .order_by()
     )
+    counts: dict = {"best": 0, "at_risk": 0, "customers": 0}
+    for name in (rules.LAPSED, rules.LOST, rules.NEW, rules.ONE_TIMER, *rules.LADDER):
+        counts[name] = 0
     abc_xyz: Counter = Counter()
     rfm: dict[str, dict[str, int]] = {}
     for r in rows:
+        n = r["n"]
+        counts["customers"] += n
+        counts["best"] += n if r["is_best"] else 0
+        counts["at_risk"] += n if r["is_at_risk"] else 0
+        for value in (r["status"], r["ladder"]):
+            if value in counts and value != "customers":
+                counts[value] += n
         if r["abc"] and r["xyz"]:
-            abc_xyz[r["abc"] + r["xyz"]] += r["n"]
+            abc_xyz[r["abc"] + r["xyz"]] += n
         if r["rfm_r"] and r["rfm_f"]:
             cell = rfm.setdefault(f"{r['rfm_r']}:{r['rfm_f']}", {"n": 0, "m": 0})
-            cell["n"] += r["n"]
+            cell["n"] += n
             cell["m"] += r["m"] or 0
-    return {"abc_xyz": dict(sorted(abc_xyz.items())), "rfm": dict(sorted(rfm.items()))}
+    counts["abc_xyz"] = dict(sorted(abc_xyz.items()))
+    counts["rfm"] = dict(sorted(rfm.items()))
+    return counts
 
 
 def run_changes_summary(*, run_id: int) -> tuple[int, dict[str, int]]:
@@ -530,14 +522,18 @@ def run_changes_summary(*, run_id: int) -> tuple[int, dict[str, int]]:
 
 
 def state_table_analyze() -> None:
-    """Refresh PostgreSQL's statistics of the state table after a run rewrote much of it.
+    """Vacuum and refresh PostgreSQL's statistics of the state table after a run rewrote much of it.
 
-    Without it the planner, still counting the rows of the previous run, picks the (scope, ladder) index
-    for the next run's "these customers" lookups and filters the whole scope (seen: 0.4 s per chunk).
+    Without statistics the planner, still counting the rows of the previous run, picks the (scope, ladder)
+    index for the next run's "these customers" lookups and filters the whole scope (seen: 0.4 s per
+    chunk). The vacuum frees the old row versions, so the next nightly updates (P(alive), ranks: no
+    indexed column) stay HOT on their page instead of growing the table (seen: 35 → 308 MB after a few
+    full runs with autovacuum behind). VACUUM cannot run inside a transaction (tests): ANALYZE only there.
     """
     if use_sql():
+        table = CustomerSegmentState._meta.db_table
         with connection.cursor() as cur:
-            cur.execute(f'ANALYZE "{CustomerSegmentState._meta.db_table}"')
+            cur.execute(f'{"ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"} "{table}"')
 
 
 def iter_state_chunks(*, scope_key: str, fields: Sequence[str], chunk: int = 20000) -> Iterable[list[tuple]]:

@@ -367,7 +367,8 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
         else {}
     )
     run.changes, run.ladder_moves = analytics.run_changes_summary(run_id=run.pk)
-    if run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > 10_000:
+    # Statistics only after a run rewrote a good part of the table (a nightly run touches a few %).
+    if run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > max(10_000, run.counts["customers"] // 5):
         analytics.state_table_analyze()
     run.status = SegmentRun.Status.DONE
     run.finished_at = now
