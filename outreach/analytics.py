@@ -521,7 +521,7 @@ def run_changes_summary(*, run_id: int) -> tuple[int, dict[str, int]]:
     return total, dict(sorted(moves.items()))
 
 
-def state_table_analyze() -> None:
+def state_table_analyze(*, vacuum: bool = True) -> None:
     """Vacuum and refresh PostgreSQL's statistics of the state table after a run rewrote much of it.
 
     Without statistics the planner, still counting the rows of the previous run, picks the (scope, ladder)
@@ -533,7 +533,8 @@ def state_table_analyze() -> None:
     if use_sql():
         table = CustomerSegmentState._meta.db_table
         with connection.cursor() as cur:
-            cur.execute(f'{"ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"} "{table}"')
+            plain = connection.in_atomic_block or not vacuum
+            cur.execute(f'{"ANALYZE" if plain else "VACUUM ANALYZE"} "{table}"')
 
 
 def iter_state_chunks(*, scope_key: str, fields: Sequence[str], chunk: int = 20000) -> Iterable[list[tuple]]:

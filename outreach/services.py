@@ -336,6 +336,12 @@ def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -
 def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDParams | None = None) -> SegmentRun:
     """Fit the model, update P(alive)/at risk and the ranks, count the segments and release the lock."""
     policy = policy_for(store=run.store)
+    # A full run, or an incremental one that recomputed a fifth of the customers (not a nightly run).
+    big = run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > max(10_000, Customer.objects.count() // 5)
+    if big:
+        # Statistics first: the chunks may have just filled an empty table, and a planner that still
+        # believes it empty joins it in nested loops (a cold run's rank update ran for minutes).
+        analytics.state_table_analyze(vacuum=False)
     params_fitted_on = None
     if params is None:
         params, params_fitted_on = _recent_params(run=run)
@@ -367,8 +373,8 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
         else {}
     )
     run.changes, run.ladder_moves = analytics.run_changes_summary(run_id=run.pk)
-    # Statistics only after a run rewrote a good part of the table (a nightly run touches a few %).
-    if run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > max(10_000, run.counts["customers"] // 5):
+    # Vacuum after a run rewrote a good part of the table (a nightly run touches a few %).
+    if big:
         analytics.state_table_analyze()
     run.status = SegmentRun.Status.DONE
     run.finished_at = now
