@@ -51,7 +51,9 @@ class Worker:
     test can SIGKILL it there: ``pause="outreach.segments_refresh_chunk:postrun:2"`` stops the second
     execution of that task after its body returned and before the message is acknowledged."""
 
-    def __init__(self, tmp: Path, *, broker: str, pool: str = "solo", pause: str = "", env: dict | None = None):
+    def __init__(
+        self, tmp: Path, *, broker: str, pool: str = "solo", concurrency: int = 1, pause: str = "", env: dict | None = None
+    ):
         self.tmp = tmp
         self.marker = tmp / f"paused-{time.monotonic_ns()}"
         self.log = tmp / "worker.log"
@@ -66,7 +68,7 @@ class Worker:
             "FAULT_COUNTER_DIR": str(tmp),
             **(env or {}),
         }
-        args = [sys.executable, "-m", "tests.fault_worker", "worker", f"--pool={pool}", "--concurrency=1",
+        args = [sys.executable, "-m", "tests.fault_worker", "worker", f"--pool={pool}", f"--concurrency={concurrency}",
                 "--without-heartbeat", "--without-mingle", "--without-gossip", "--loglevel=WARNING"]  # fmt: skip
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env=full_env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
@@ -192,3 +194,29 @@ class PrivatePostgres:
     def stop(self) -> None:
         self._run([PG_BIN / "pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop"], check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def celery_broker(url: str):
+    """Point this process's Celery producer (``.delay`` in product code) at ``url``, then back.
+
+    crm/celery.py reads the broker from settings once; the app caches a connection pool and a producer
+    pool built from it, so both are dropped and rebuilt lazily for the new URL.
+    """
+    from crm.celery import app
+
+    def reset() -> None:
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    keys = ("broker_url", "broker_read_url", "broker_write_url")  # the last two default to the first
+    old = {key: app.conf[key] for key in keys}
+    app.conf.update(dict.fromkeys(keys, url))
+    reset()
+    try:
+        yield app
+    finally:
+        app.conf.update(old)
+        reset()

@@ -59,7 +59,7 @@ def test_worker_killed_mid_batch_of_500_emails_loses_and_duplicates_nothing(stor
         assert len(mailbox.messages) == KILL_AT - 1
 
         mailbox.on_data = None
-        workers.append(Worker(tmp_path, broker=settings.CELERY_BROKER_URL, env=env))
+        workers.append(Worker(tmp_path, broker=settings.CELERY_BROKER_URL, pool="prefork", concurrency=2, env=env))
         # The killed task's message stays unacknowledged in Redis until its visibility timeout (a day);
         # the rest of the queue goes to the new worker.
         wait_for(lambda: _sent() == BATCH - 1, 180, f"the rest of the batch\n{workers[1].log_tail()}", every=0.5)
