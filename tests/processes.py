@@ -52,7 +52,14 @@ class Worker:
     execution of that task after its body returned and before the message is acknowledged."""
 
     def __init__(
-        self, tmp: Path, *, broker: str, pool: str = "solo", concurrency: int = 1, pause: str = "", env: dict | None = None
+        self,
+        tmp: Path,
+        *,
+        broker: str,
+        pool: str = "solo",
+        concurrency: int = 1,
+        pause: str = "",
+        env: dict | None = None,
     ):
         self.tmp = tmp
         self.marker = tmp / f"paused-{time.monotonic_ns()}"
