@@ -49,7 +49,8 @@ def suite_database_url() -> str:
 class Worker:
     """``celery worker`` in a subprocess (tests/fault_worker.py), optionally pausing at one point so the
     test can SIGKILL it there: ``pause="outreach.segments_refresh_chunk:postrun:2"`` stops the second
-    execution of that task after its body returned and before the message is acknowledged."""
+    execution of that task after its body returned and before the message is acknowledged (several
+    points: comma-separated, numbered from 0 in ``paused_pid``)."""
 
     def __init__(
         self,
@@ -81,10 +82,13 @@ class Worker:
             args, cwd=ROOT, env=full_env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
 
-    def paused_pid(self, timeout: float = 60) -> int:
-        """Wait until the pause point is reached; the pid of the process holding the task."""
-        wait_for(lambda: self.marker.exists() and self.marker.read_text().strip(), timeout, "the pause point")
-        return int(self.marker.read_text())
+    def paused_pid(self, point: int = 0, timeout: float = 90) -> int:
+        """Wait until pause point ``point`` is reached; the pid of the process holding the task there."""
+        marker = Path(f"{self.marker}.{point}")
+        wait_for(
+            lambda: marker.exists() and marker.read_text().strip(), timeout, f"pause point {point}\n{self.log_tail()}"
+        )
+        return int(marker.read_text())
 
     def kill_all(self) -> None:
         """SIGKILL the worker and every process it forked (a crashed machine or an OOM-killed container)."""
