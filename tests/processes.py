@@ -216,11 +216,14 @@ def celery_broker(url: str):
     crm/celery.py reads the broker from settings once; the app caches a connection pool and a producer
     pool built from it, so both are dropped and rebuilt lazily for the new URL.
     """
+    from kombu import pools
+
     from crm.celery import app
 
     def reset() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps its pools in a process-wide registry keyed by connection: empty it (closing its
+        # pools), or the next producer for the old URL would get a closed pool back.
+        pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 

@@ -141,3 +141,4 @@ def test_workers_killed_mid_segmentation_lose_and_duplicate_no_note(tmp_path):
     assert len(per_key) == notes.count() == len(expected_notes)
     assert not notes.filter(assigned_to__isnull=True).exists(), "every handwritten note has a writer"
     assert set(Campaign.objects.values_list("pk", flat=True)) == set(campaign_ids)
+    print(f"\nsegmentation faults: {run.chunks} chunks, {len(expected_states)} states, {len(expected_notes)} notes")
