@@ -285,6 +285,9 @@ REGULARS_SWEEPERS: list[str] = []
 # Notes whose email has been "sending" longer than its lease (lost wake-up) are re-queued.
 CELERY_BEAT_SCHEDULE["outreach-notes-sweep"] = {"task": "outreach.notes_sweep", "schedule": 5 * 60}
 REGULARS_SWEEPERS.append("outreach.notes_sweep")
+# Segment runs whose worker died mid-run (their chunks' messages wait a day for the visibility timeout).
+CELERY_BEAT_SCHEDULE["outreach-segments-sweep"] = {"task": "outreach.segments_sweep", "schedule": 5 * 60}
+REGULARS_SWEEPERS.append("outreach.segments_sweep")
 # The mailto: half of List-Unsubscribe (RFC 8058 needs the https URL; some clients prefer mail).
 REGULARS_UNSUBSCRIBE_MAILTO = env.str("REGULARS_UNSUBSCRIBE_MAILTO", default="")
 # Segments: every night after the tills close, one run per scope (command: refresh_segments).

@@ -414,7 +414,20 @@ def notes_queue(
         counts[str(campaign.pk)] = summary
         all_notes += created
         prefs.update(p)
-    notes_split(notes=all_notes, preferences=prefs)
+    # Handwritten notes that an interrupted run committed without a writer (its worker died between a
+    # campaign's commit and this split, and the rerun finds them "already" queued) get one now.
+    done_ids = {n.pk for n in all_notes}
+    leftovers = [
+        n
+        for n in Note.objects.filter(
+            campaign__in=campaigns,
+            status=NoteStatus.QUEUED,
+            channel__in=[NoteChannel.POST, NoteChannel.BOTH],
+            assigned_to__isnull=True,
+        )
+        if n.pk not in done_ids
+    ]
+    notes_split(notes=all_notes + leftovers, preferences=prefs)
     run.counts = counts
     run.created = sum(c["created"] for c in counts.values())
     run.held_out = sum(c["held_out"] for c in counts.values())

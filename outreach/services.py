@@ -14,6 +14,13 @@ Incremental runs recompute the customers with tickets newer than the last run's 
 by ``tickets_created``, those with tickets on days that newly fall before ``as_of``, the referrers of all
 of these, and those whose ``due_on`` (the next day time alone changes their figures) has come. The other
 customers' ticket figures cannot have changed, so the result equals a full run's.
+
+A worker may die anywhere (SIGKILL, OOM, a lost node). The run row is the truth: it keeps the plan and the
+indexes of the chunks whose writes are committed (``segments_chunk_done``, under the row lock), so a
+redelivered chunk is applied again harmlessly (its figures are already equal) but never counted twice; and
+``segments_sweep`` re-queues the chunks (or the finish step) of a run that showed no sign of life for
+longer than ``SEGMENT_LEASE`` — the Redis message of a task whose whole worker died stays unacknowledged
+until the visibility timeout (a day). The finish step is one transaction under the run's row lock.
 """
 
 import datetime as dt
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Count, F, Max, Min, When
+from django.db.models import Case, Count, F, Max, Min, Q, When
 from django.db.models.functions import Least
 
 from customers.models import Customer, PurchaseTicket, Store
@@ -47,6 +54,9 @@ TARGET_CHUNK = 10_000
 MAX_CHUNKS = 16
 MIN_FIT_CUSTOMERS = 30
 STALE_AFTER = dt.timedelta(hours=3)
+# Longer than a task may live (CELERY_TASK_TIME_LIMIT kills a chunk after 31 minutes by default): a run
+# quiet for longer than this has lost a task, not a slow one.
+SEGMENT_LEASE = dt.timedelta(minutes=35)
 STATE_FIELDS = (
     "visits",
     "tickets",
@@ -177,7 +187,12 @@ def segments_run_start(
     else:
         chunks, total = _full_chunks()
     SegmentRun.objects.filter(pk=run.pk).update(
-        progress_total=len(chunks) + 1, customers_recomputed=total, chunks=len(chunks), chunks_left=len(chunks)
+        progress_total=len(chunks) + 1,
+        customers_recomputed=total,
+        chunks=len(chunks),
+        chunks_left=len(chunks),
+        plan=[chunk.to_json() for chunk in chunks],
+        touched_at=now,
     )
     run.refresh_from_db()
     logger.info(
@@ -299,6 +314,66 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
     return covered
 
 
+def segments_chunk_done(*, run_id: int, index: int | None, chunk: ChunkSpec, now: dt.datetime) -> int | None:
+    """Record that chunk ``index`` of the run is committed; the chunks left, or None if it was counted already.
+
+    Called after ``segments_chunk_apply`` committed. Under the run's row lock, so two deliveries of one
+    chunk (a redelivery after a killed worker, a sweep) count it once and only the chunk that really
+    completes the plan sees 0 and enqueues the finish step. ``index`` None: a message queued before
+    chunks had indexes; found by its spec in the plan.
+    """
+    with transaction.atomic():
+        row = SegmentRun.objects.select_for_update().get(pk=run_id)
+        if row.status != SegmentRun.Status.RUNNING:
+            return None
+        if index is None and chunk.to_json() in row.plan:
+            index = row.plan.index(chunk.to_json())
+        if index is None:  # a run planned before the plan was kept: count down as before
+            row.chunks_left = max(row.chunks_left - 1, 0)
+        elif index in row.chunks_done:
+            return None
+        else:
+            row.chunks_done = sorted([*row.chunks_done, index])
+            row.chunks_left = max(row.chunks - len(row.chunks_done), 0)
+        row.touched_at = now
+        row.save(update_fields=["chunks_left", "chunks_done", "touched_at"])
+        return row.chunks_left
+
+
+@dataclass(frozen=True)
+class SweptRun:
+    """What the sweeper re-queues for one quiet run: its missing chunks as (index, spec), or its finish."""
+
+    run_id: int
+    chunks: list[tuple[int, dict]]
+    finish: bool
+
+
+def segments_sweep(*, now: dt.datetime, lease: dt.timedelta = SEGMENT_LEASE) -> list[SweptRun]:
+    """Runs still running but quiet for longer than ``lease``: the work to queue again (one sweep per lease).
+
+    A chunk already committed is left out; when every chunk is committed, the finish step is re-queued.
+    """
+    swept: list[SweptRun] = []
+    quiet = SegmentRun.objects.filter(status=SegmentRun.Status.RUNNING).filter(
+        Q(touched_at__lt=now - lease) | Q(touched_at__isnull=True, started_at__lt=now - lease)
+    )
+    for run_id in quiet.values_list("pk", flat=True):
+        with transaction.atomic():
+            row = SegmentRun.objects.select_for_update().filter(pk=run_id, status=SegmentRun.Status.RUNNING).first()
+            if row is None or (row.touched_at and row.touched_at >= now - lease):
+                continue
+            if not row.plan and row.chunks_left:  # planned before plans were kept: nothing to re-queue from
+                continue
+            done = set(row.chunks_done)
+            missing = [(i, spec) for i, spec in enumerate(row.plan) if i not in done]
+            row.touched_at = now
+            row.save(update_fields=["touched_at"])
+        swept.append(SweptRun(run_id=run_id, chunks=missing, finish=not missing))
+        logger.info("segment run %s swept: %s chunks re-queued, finish=%s", run_id, len(missing), not missing)
+    return swept
+
+
 def _bounded_progress(step: int):
     """progress_done + step, never past progress_total − 1 (progress counts chunks; finishing is the last unit)."""
     return Case(
@@ -334,7 +409,27 @@ def _flag_moves(run: SegmentRun, customer_id: int, **flags: tuple[bool, bool]) -
 
 
 def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDParams | None = None) -> SegmentRun:
-    """Fit the model, update P(alive)/at risk and the ranks, count the segments and release the lock."""
+    """Fit the model, update P(alive)/at risk and the ranks, count the segments and release the lock.
+
+    One transaction under the run's row lock: a worker killed half-way leaves nothing half-done (the
+    redelivered or swept finish starts again from the chunks' state), and a second finish of the same
+    run waits, then finds it done and does nothing.
+    """
+    with transaction.atomic():
+        status = SegmentRun.objects.select_for_update().filter(pk=run.pk).values_list("status", flat=True).first()
+        if status != SegmentRun.Status.RUNNING:
+            run.refresh_from_db()
+            return run
+        run = _finish_locked(run=run, now=now, params=params)
+    if run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > max(10_000, Customer.objects.count() // 5):
+        # Vacuum after a run rewrote a good part of the table (a nightly run touches a few %); outside the
+        # transaction above, where VACUUM cannot run.
+        analytics.state_table_analyze()
+    logger.info("segment run %s done: changes=%s", run.pk, run.changes)
+    return run
+
+
+def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDParams | None) -> SegmentRun:
     policy = policy_for(store=run.store)
     # A full run, or an incremental one that recomputed a fifth of the customers (not a nightly run).
     big = run.mode == SegmentRun.Mode.FULL or run.customers_recomputed > max(10_000, Customer.objects.count() // 5)
@@ -373,16 +468,12 @@ def segments_run_finish(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNB
         else {}
     )
     run.changes, run.ladder_moves = analytics.run_changes_summary(run_id=run.pk)
-    # Vacuum after a run rewrote a good part of the table (a nightly run touches a few %).
-    if big:
-        analytics.state_table_analyze()
     run.status = SegmentRun.Status.DONE
     run.finished_at = now
     run.progress_done = run.progress_total
     run.save(
         update_fields=["counts", "ladder_moves", "model_params", "changes", "status", "finished_at", "progress_done"]
     )
-    logger.info("segment run %s done: changes=%s", run.pk, run.changes)
     return run
 
 

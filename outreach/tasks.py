@@ -3,6 +3,7 @@
 ``outreach.segments_refresh`` plans a run and fans its customers out as ``outreach.segments_refresh_chunk``
 tasks (≥ 500 customers each, never one per customer); the chunk that completes the count enqueues
 ``outreach.segments_refresh_finish``. Progress lives on the SegmentRun row, which the page polls.
+``outreach.segments_sweep`` re-queues the chunks (or the finish) of a run whose worker died.
 """
 
 import datetime as dt
@@ -35,33 +36,33 @@ def segments_refresh_task(
     if not chunks:
         segments_refresh_finish_task.delay(run.pk)
     else:
-        for chunk in chunks:
-            segments_refresh_chunk_task.delay(run.pk, chunk.to_json())
+        for index, chunk in enumerate(chunks):
+            segments_refresh_chunk_task.delay(run.pk, chunk.to_json(), index)
     return run.pk
 
 
 @shared_task(name="outreach.segments_refresh_chunk", bind=True, max_retries=3, default_retry_delay=30)
-def segments_refresh_chunk_task(self, run_id: int, chunk: dict) -> None:
-    """Recompute one chunk; the last chunk to finish enqueues the finish step."""
-    from django.db import transaction
+def segments_refresh_chunk_task(self, run_id: int, chunk: dict, index: int | None = None) -> None:
+    """Recompute chunk ``index`` of the plan; the chunk that completes the plan enqueues the finish step.
 
+    Safe to deliver twice (a redelivery after a killed worker, a sweep): a committed chunk is skipped,
+    and it is counted once (``services.segments_chunk_done``).
+    """
     from . import services
     from .models import SegmentRun
 
     run = SegmentRun.objects.select_related("store").get(pk=run_id)
-    if run.status != SegmentRun.Status.RUNNING:
+    if run.status != SegmentRun.Status.RUNNING or (index is not None and index in run.chunks_done):
         return
+    spec = services.ChunkSpec.from_json(chunk)
     try:
-        services.segments_chunk_apply(run=run, chunk=services.ChunkSpec.from_json(chunk))
+        services.segments_chunk_apply(run=run, chunk=spec)
     except Exception as exc:
         if self.request.retries >= self.max_retries:
             services.segments_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}", now=timezone.now())
             raise
         raise self.retry(exc=exc) from exc
-    with transaction.atomic():
-        row = SegmentRun.objects.select_for_update().get(pk=run_id)
-        row.chunks_left = left = max(row.chunks_left - 1, 0)
-        row.save(update_fields=["chunks_left"])
+    left = services.segments_chunk_done(run_id=run_id, index=index, chunk=spec, now=timezone.now())
     if left == 0:
         segments_refresh_finish_task.delay(run_id)
 
@@ -80,6 +81,25 @@ def segments_refresh_finish_task(self, run_id: int) -> None:
     except Exception as exc:
         services.segments_run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}", now=timezone.now())
         raise
+
+
+@shared_task(name="outreach.segments_sweep")
+def segments_sweep_task(now_iso: str | None = None) -> int:
+    """Re-queue the lost work of runs quiet for longer than the lease (a worker died); returns tasks queued.
+
+    ``now_iso`` (default: now) lets a test or an operator sweep as if the lease had run out.
+    """
+    from . import services
+
+    now = dt.datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+    queued = 0
+    for swept in services.segments_sweep(now=now):
+        for index, chunk in swept.chunks:
+            segments_refresh_chunk_task.delay(swept.run_id, chunk, index)
+        if swept.finish:
+            segments_refresh_finish_task.delay(swept.run_id)
+        queued += len(swept.chunks) + swept.finish
+    return queued
 
 
 @shared_task(name="outreach.segments_refresh_all")

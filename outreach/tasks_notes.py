@@ -80,11 +80,14 @@ def note_email_send_task(self, note_id: int) -> str:
 
 
 @shared_task(name="outreach.notes_sweep")
-def notes_sweep_task() -> int:
-    """Re-queue notes whose email has been "sending" too long (a lost wake-up after a broker restart)."""
+def notes_sweep_task(now_iso: str | None = None) -> int:
+    """Re-queue notes whose email has been "sending" too long (a lost wake-up after a broker restart).
+
+    ``now_iso`` (default: now) lets a test or an operator sweep as if the lease had run out.
+    """
     from .emails import notes_sweep
 
-    ids = notes_sweep(now=timezone.now())
+    ids = notes_sweep(now=_aware(now_iso))
     for note_id in ids:
         note_email_send_task.delay(note_id)
     return len(ids)

@@ -11,6 +11,7 @@
 from .batches import (
     import_batch_cancel,
     import_batch_confirm,
+    import_batch_interrupted,
     import_batch_process,
     import_progress,
     tickets_import_csv,
@@ -29,6 +30,7 @@ __all__ = [
     "engine_for",
     "import_batch_cancel",
     "import_batch_confirm",
+    "import_batch_interrupted",
     "import_batch_process",
     "import_progress",
     "tickets_import",

@@ -12,6 +12,7 @@ final figures go to the batch row.
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable
 from typing import BinaryIO
 
@@ -135,14 +136,18 @@ def import_batch_process(*, batch_id: int, now: dt.datetime, file: BinaryIO | No
         batch.save(update_fields=["status", "started_at"])
     opened = file or batch.file.open("rb")
     try:
-        source, outcome = tickets_import_csv(
-            file=opened,
-            now=now,
-            allowed_store_ids=_allowed_store_ids(batch),
-            skip_invalid=batch.skip_invalid,
-            dry_run=checking,
-            progress=_progress_writer(batch.pk),
-        )
+        # The tickets and the batch's outcome commit together: a crash (worker killed, database
+        # restarted) at any point leaves the file all in with the batch "done", or all out.
+        with transaction.atomic():
+            source, outcome = tickets_import_csv(
+                file=opened,
+                now=now,
+                allowed_store_ids=_allowed_store_ids(batch),
+                skip_invalid=batch.skip_invalid,
+                dry_run=checking,
+                progress=_progress_writer(batch.pk),
+            )
+            _record_outcome(batch, source, outcome, checking=checking, now=now)
     except ImportFileError as exc:
         batch.file_error = str(exc)[:255]
         batch.status = ImportBatch.Status.REFUSED
@@ -151,9 +156,10 @@ def import_batch_process(*, batch_id: int, now: dt.datetime, file: BinaryIO | No
         _discard_file(batch)
         return batch
     except OperationalError:
-        # The database went away mid-import: everything rolled back; leave the status for the task's retry.
+        # The database went away mid-import: everything rolled back; put the batch back in the queue for
+        # the task's retry (once the database answers again), so it does not say "importing" forever.
         if not checking:
-            ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.QUEUED)
+            _after_lost_connection(batch_id=batch.pk, status=ImportBatch.Status.QUEUED)
         raise
     except Exception:
         logger.exception("import batch=%s failed", batch.pk)
@@ -162,44 +168,73 @@ def import_batch_process(*, batch_id: int, now: dt.datetime, file: BinaryIO | No
     finally:
         if file is None:
             opened.close()
-    with transaction.atomic():
-        batch.delimiter = source.delimiter
-        batch.decimal_mark = outcome.decimal_mark
-        batch.rows_total = outcome.rows
-        batch.rows_done = outcome.rows
-        batch.inserted = outcome.inserted
-        batch.duplicates = outcome.duplicates
-        batch.customers_created = outcome.customers_created
-        batch.error_count = outcome.error_count
-        batch.warning_count = len(outcome.warnings)
-        if checking:
-            batch.preview = {"header": source.header, "rows": source.preview, "refused_rows": outcome.refused}
-            batch.status = ImportBatch.Status.PREVIEWED if not batch.dry_run else ImportBatch.Status.DONE
-        else:
-            batch.preview = {"header": [], "rows": [], "refused_rows": outcome.refused}
-            batch.status = ImportBatch.Status.DONE if outcome.committed else ImportBatch.Status.REFUSED
-        if not checking or batch.dry_run:
-            batch.finished_at = now
-        batch.save()
-        batch.stores.set(outcome.store_ids)
-        _record_issues(batch, [*outcome.errors, *outcome.warnings])
-        if outcome.committed:
-            audit_record(
-                actor=batch.created_by,
-                action=AuditEntry.Action.IMPORT,
-                target=batch,
-                details={
-                    "rows": outcome.rows,
-                    "inserted": outcome.inserted,
-                    "duplicates": outcome.duplicates,
-                    "errors": outcome.error_count,
-                    "customers_created": outcome.customers_created,
-                },
-            )
     cache.delete(_progress_key(batch.pk))
     if batch.is_finished:
         _discard_file(batch)
     return batch
+
+
+def _record_outcome(batch: ImportBatch, source, outcome: ImportOutcome, *, checking: bool, now: dt.datetime) -> None:
+    """The figures, status, stores, row issues and audit entry of a processed batch (inside its transaction)."""
+    batch.delimiter = source.delimiter
+    batch.decimal_mark = outcome.decimal_mark
+    batch.rows_total = outcome.rows
+    batch.rows_done = outcome.rows
+    batch.inserted = outcome.inserted
+    batch.duplicates = outcome.duplicates
+    batch.customers_created = outcome.customers_created
+    batch.error_count = outcome.error_count
+    batch.warning_count = len(outcome.warnings)
+    if checking:
+        batch.preview = {"header": source.header, "rows": source.preview, "refused_rows": outcome.refused}
+        batch.status = ImportBatch.Status.PREVIEWED if not batch.dry_run else ImportBatch.Status.DONE
+    else:
+        batch.preview = {"header": [], "rows": [], "refused_rows": outcome.refused}
+        batch.status = ImportBatch.Status.DONE if outcome.committed else ImportBatch.Status.REFUSED
+    if not checking or batch.dry_run:
+        batch.finished_at = now
+    batch.save()
+    batch.stores.set(outcome.store_ids)
+    _record_issues(batch, [*outcome.errors, *outcome.warnings])
+    if outcome.committed:
+        audit_record(
+            actor=batch.created_by,
+            action=AuditEntry.Action.IMPORT,
+            target=batch,
+            details={
+                "rows": outcome.rows,
+                "inserted": outcome.inserted,
+                "duplicates": outcome.duplicates,
+                "errors": outcome.error_count,
+                "customers_created": outcome.customers_created,
+            },
+        )
+
+
+def _after_lost_connection(
+    *, batch_id: int, status: str, finished_at: dt.datetime | None = None, attempts: int = 20, pause: float = 0.5
+) -> bool:
+    """Set a running or queued batch's status on a new connection once the database answers again (a
+    restart takes a few seconds); False if it did not within ``attempts``: the batch keeps its status."""
+    from django.db import DatabaseError, connection
+
+    for _attempt in range(attempts):
+        try:
+            connection.close()
+            ImportBatch.objects.filter(
+                pk=batch_id, status__in=[ImportBatch.Status.RUNNING, ImportBatch.Status.QUEUED]
+            ).update(status=status, finished_at=finished_at)
+            return True
+        except DatabaseError:
+            time.sleep(pause)
+    logger.warning("import batch=%s: database unreachable, status left as is", batch_id)
+    return False
+
+
+def import_batch_interrupted(*, batch_id: int, now: dt.datetime) -> bool:
+    """A one-shot import (the CLI) lost its database mid-way: nothing was imported, and nobody will retry
+    this batch, so it is marked failed (running the command again imports the file)."""
+    return _after_lost_connection(batch_id=batch_id, status=ImportBatch.Status.FAILED, finished_at=now)
 
 
 def import_batch_confirm(*, batch: ImportBatch, skip_invalid: bool) -> ImportBatch:

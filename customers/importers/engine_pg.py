@@ -142,12 +142,16 @@ class PostgresEngine:
             )
             raw = cur.cursor
             stream = _Stream(_copy_lines(rows))
-            if hasattr(raw, "copy_expert"):  # psycopg2
-                raw.copy_expert(sql, stream, size=1 << 16)
-            else:  # psycopg 3
-                with raw.copy(sql) as copy:
-                    while chunk := stream.read(1 << 16):
-                        copy.write(chunk)
+            # The driver's own cursor bypasses Django's error translation: without this wrapper a
+            # connection lost mid-COPY raised psycopg2's OperationalError, which neither the batch's
+            # "back in the queue" handler nor the task's autoretry (django.db.OperationalError) caught.
+            with connection.wrap_database_errors:
+                if hasattr(raw, "copy_expert"):  # psycopg2
+                    raw.copy_expert(sql, stream, size=1 << 16)
+                else:  # psycopg 3
+                    with raw.copy(sql) as copy:
+                        while chunk := stream.read(1 << 16):
+                            copy.write(chunk)
             cur.execute(f"ANALYZE {t}")
             cur.execute(f"SELECT count(*) FROM {t}")
             self.staged = cur.fetchone()[0]

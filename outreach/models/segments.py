@@ -104,6 +104,12 @@ class SegmentRun(models.Model):
     customers_recomputed = models.PositiveIntegerField(default=0)
     chunks = models.PositiveIntegerField(default=0)
     chunks_left = models.PositiveIntegerField(default=0)
+    # The chunks as planned (ChunkSpec.to_json(), in order) and the indexes of those whose writes are
+    # committed: a redelivered chunk is not counted twice, and the sweeper re-queues exactly the others.
+    plan = models.JSONField(default=list, blank=True)
+    chunks_done = models.JSONField(default=list, blank=True)
+    # Last sign of life (planned, a chunk committed, swept): the sweeper wakes runs quiet for longer than a lease.
+    touched_at = models.DateTimeField(null=True, blank=True)
     # Highest ticket id seen when the run was planned: the next run recomputes customers of newer tickets.
     ticket_watermark = models.BigIntegerField(default=0)
     pending_watermark = models.BigIntegerField(default=0)

@@ -55,6 +55,20 @@ def test_segmented_best_regular_gets_one_thank_you_and_a_rerun_creates_nothing(b
     assert Note.objects.count() == 1
 
 
+def test_a_rerun_gives_a_writer_to_notes_an_interrupted_run_left_without_one(best_regular, staff, store):
+    Customer.objects.filter(pk=best_regular.pk).update(consent_post=True)
+    segments_refresh(store=None, as_of=AS_OF.date(), now=AS_OF)
+    campaign(CampaignKind.THANK_YOU)
+    notes_queue(as_of=AS_OF)
+    # As if the worker died after the campaign's transaction committed, before the split.
+    Note.objects.update(assigned_to=None)
+
+    rerun = notes_queue(as_of=AS_OF + dt.timedelta(hours=1))
+
+    assert rerun.created == 0
+    assert Note.objects.get().assigned_to == staff
+
+
 def test_thank_you_cooldown_is_180_days_and_win_back_90(store, staff):
     regular = consenting(store)
     best(regular)

@@ -2,16 +2,18 @@
 
 Exit status 0 when every row was accepted, 1 when any row was refused (even
 with --skip-invalid, which imports the good rows), 2 when the file itself
-cannot be read.
+cannot be read, 3 when the database connection was lost mid-way (nothing was
+imported: run the same command again).
 """
 
 import os
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 from django.utils import timezone
 
-from customers.importers import import_batch_process
+from customers.importers import import_batch_interrupted, import_batch_process
 from customers.models import ImportBatch
 
 
@@ -44,8 +46,15 @@ class Command(BaseCommand):
             dry_run=options["dry_run"],
             created_by=by,
         )
-        with open(path, "rb") as f:
-            batch = import_batch_process(batch_id=batch.pk, now=now, file=f)
+        try:
+            with open(path, "rb") as f:
+                batch = import_batch_process(batch_id=batch.pk, now=now, file=f)
+        except OperationalError as exc:
+            import_batch_interrupted(batch_id=batch.pk, now=timezone.now())
+            raise CommandError(
+                f"import #{batch.pk}: the database connection was lost; nothing was imported. Run the command again.",
+                returncode=3,
+            ) from exc
         if batch.file_error:
             raise CommandError(batch.file_error, returncode=2)
         self._print(batch, options["max_errors"])
