@@ -6,7 +6,7 @@ each caller the API knows: the store's POS token, another store's token, a revok
 token at all, and a logged-in session (with a CSRF token) for staff, a manager, the owner, staff
 of another store and a login with no role. Generation mixes schema-valid and schema-violating
 input (positive and negative modes) with the world's real card, reward and voucher, so calls
-reach the code behind the 404s. Bounded (25 examples per operation and mode) and derandomized:
+reach the code behind the 404s. Bounded (25 examples per operation and caller) and derandomized:
 the same run every time.
 """
 
@@ -77,7 +77,7 @@ def api_schema(db):
 @pytest.fixture
 def world(store, other_store, staff, manager, owner, staff_of_other_store, outsider, world_rules):
     """A store with a customer holding points, a reward and an unused voucher; another store with its own."""
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)  # the API redeems and uses vouchers at the real now
     customer = CustomerFactory(home_store=store, card_number="2000000000015")
     CustomerFactory(home_store=other_store, card_number="2000000000022")
     account = account_open(customer=customer)
