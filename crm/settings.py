@@ -313,6 +313,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The refusals every operation can give (401/403/400/404/422) and the tickets batch forms.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "customers.api_schema.postprocess"],
 }
 
 # --- Logging ----------------------------------------------------------------

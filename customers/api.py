@@ -22,6 +22,7 @@ from . import selectors
 from .access import access_for
 from .api_auth import ApiClient, api_stores
 from .idempotency import HEADER as IDEMPOTENCY_HEADER
+from .idempotency import PARAMETER as IDEMPOTENCY_PARAMETER
 from .idempotency import idempotent
 from .importers import COLUMNS, tickets_import
 from .models import Role
@@ -146,6 +147,7 @@ class TicketsView(APIView):
         ),
         request=TicketInSerializer,
         responses={201: TICKETS_RESPONSE, 200: TICKETS_RESPONSE},
+        parameters=[IDEMPOTENCY_PARAMETER],
         examples=[
             OpenApiExample(
                 "One sale",

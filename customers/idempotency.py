@@ -12,12 +12,20 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 
 from .api_auth import ApiClient
 from .models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
+PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Same key + same body → the first answer again; same key + another body → 422.",
+)
 
 
 class _Rollback(Exception):

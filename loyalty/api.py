@@ -9,7 +9,7 @@ import uuid
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from customers.access import access_for
 from customers.api_auth import ApiClient, api_stores
 from customers.idempotency import HEADER, idempotent
+from customers.idempotency import PARAMETER as IDEMPOTENCY
 from customers.models import Customer, Role
 
 from . import selectors, services
@@ -121,12 +122,7 @@ class VoucherUseOut(serializers.Serializer):
     used_at = serializers.DateTimeField()
 
 
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    description="Same key + same body → the first answer again; same key + another body → 422.",
-)
+IDEMPOTENCY_PARAMETER = IDEMPOTENCY
 
 
 @extend_schema(responses={200: CardOut, 404: RefusalOut}, tags=["loyalty"])

@@ -38,7 +38,7 @@ CHUNK = 50_000
 
 def _esc(value: str) -> str:
     # COPY text format: backslash, tab, newline and CR need escaping; the parser refuses control characters
-    # in ticket numbers, so only the backslash can occur.
+    # in ticket numbers and emails, so only the backslash can occur (in a ticket number).
     return value.replace("\\", "\\\\") if "\\" in value else value
 
 
@@ -48,7 +48,7 @@ def _copy_lines(rows: Iterable[Row]) -> Iterator[str]:
         staff = r[R_STAFF]
         yield (
             f"{r[R_LINE]}\t{r[R_STORE]}\t{_esc(r[R_NUMBER])}\t{r[R_AT].isoformat()}\t{r[R_TOTAL]}\t{r[R_ITEMS]}\t"
-            f"{r[R_CARD]}\t{r[R_EMAIL]}\t{r[R_PHONE]}\t{null if staff is None else staff}\t"
+            f"{r[R_CARD]}\t{_esc(r[R_EMAIL])}\t{r[R_PHONE]}\t{null if staff is None else staff}\t"
             f"{_esc(r[R_RETURN_OF])}\t{'t' if r[R_IS_RETURN] else 'f'}\n"
         )
 
@@ -58,6 +58,7 @@ class _Stream(io.TextIOBase):
 
     def __init__(self, lines: Iterator[str]):
         self._lines = lines
+        self.error: Exception | None = None  # what the row source raised (COPY reports it as its own error)
 
     def readable(self) -> bool:
         return True
@@ -65,11 +66,15 @@ class _Stream(io.TextIOBase):
     def read(self, size: int = -1) -> str:
         parts: list[str] = []
         total = 0
-        for line in self._lines:
-            parts.append(line)
-            total += len(line)
-            if 0 < size <= total:
-                break
+        try:
+            for line in self._lines:
+                parts.append(line)
+                total += len(line)
+                if 0 < size <= total:
+                    break
+        except Exception as exc:
+            self.error = exc
+            raise
         return "".join(parts)
 
 
@@ -142,16 +147,23 @@ class PostgresEngine:
             )
             raw = cur.cursor
             stream = _Stream(_copy_lines(rows))
-            # The driver's own cursor bypasses Django's error translation: without this wrapper a
-            # connection lost mid-COPY raised psycopg2's OperationalError, which neither the batch's
-            # "back in the queue" handler nor the task's autoretry (django.db.OperationalError) caught.
-            with connection.wrap_database_errors:
-                if hasattr(raw, "copy_expert"):  # psycopg2
-                    raw.copy_expert(sql, stream, size=1 << 16)
-                else:  # psycopg 3
-                    with raw.copy(sql) as copy:
-                        while chunk := stream.read(1 << 16):
-                            copy.write(chunk)
+            try:
+                # The driver's own cursor bypasses Django's error translation: without this wrapper a
+                # connection lost mid-COPY raised psycopg2's OperationalError, which neither the batch's
+                # "back in the queue" handler nor the task's autoretry (django.db.OperationalError) caught.
+                with connection.wrap_database_errors:
+                    if hasattr(raw, "copy_expert"):  # psycopg2
+                        raw.copy_expert(sql, stream, size=1 << 16)
+                    else:  # psycopg 3
+                        with raw.copy(sql) as copy:
+                            while chunk := stream.read(1 << 16):
+                                copy.write(chunk)
+            except Exception:
+                # The driver wraps what the file raised mid-stream (ImportFileError: not UTF-8, malformed CSV)
+                # in a QueryCanceled; the caller needs the original, which says what is wrong with the file.
+                if stream.error is not None:
+                    raise stream.error from None
+                raise
             cur.execute(f"ANALYZE {t}")
             cur.execute(f"SELECT count(*) FROM {t}")
             self.staged = cur.fetchone()[0]

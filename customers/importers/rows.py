@@ -48,7 +48,10 @@ MAX_KEPT_ISSUES = 100_000
 _AMOUNT = re.compile(r"^([+-]?)(\d{1,10})(?:\.(\d{1,2}))?$")
 _ITEMS = re.compile(r"^\d{1,6}$")
 _CARD = re.compile(r"^[0-9A-Za-z]{1,20}$")
-_EMAIL = re.compile(r"^[^@\s,;<>\"]{1,64}@[^@\s,;<>\"]+\.[^@\s,;<>\".]{2,}$")
+# No control characters (a NUL cannot be stored in PostgreSQL text) and no backslash (COPY's escape character).
+_EMAIL = re.compile(
+    r"^[^@\s,;<>\"\\\x00-\x1f\x7f]{1,64}@[^@\s,;<>\"\\\x00-\x1f\x7f]+\.[^@\s,;<>\".\\\x00-\x1f\x7f]{2,}$"
+)
 _NUMBER_BAD = re.compile(r"[\x00-\x1f\x7f]")
 OLDEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
