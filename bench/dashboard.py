@@ -86,10 +86,11 @@ def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
         cur.execute(
             """
             INSERT INTO customers_customer (first_name, last_name, email, phone, city, postal_address,
-                preferred_language, preferred_channel, home_store_id, card_number, details_missing, created_at)
+                preferred_language, preferred_channel, home_store_id, card_number, details_missing, created_at,
+                consent_email, consent_post, consent_sms, do_not_contact)
             SELECT 'First' || g, 'Last' || g, 'c' || g || '@bench.test', '+99890' || lpad(g::text, 7, '0'),
                    'Toshkent', 'Street ' || g, 'uz', 'post', (%(stores)s::bigint[])[1 + g %% %(n)s],
-                   '2' || lpad(g::text, 12, '0'), false, now()
+                   '2' || lpad(g::text, 12, '0'), false, now(), g %% 3 = 0, true, false, g %% 50 = 0
             FROM generate_series(1, %(customers)s) g
             """,
             {"stores": store_ids, "n": len(store_ids), "customers": customers},
@@ -139,11 +140,107 @@ for name, role, store in (("bench.manager", Role.MANAGER, first), ("bench.owner"
     u, _ = User.objects.get_or_create(username=name)
     u.set_password("{PASSWORD}"); u.save()
     Membership.objects.get_or_create(user=u, store=store, defaults={{"role": role}})
+for s in Store.objects.all():  # five note writers per store
+    for i in range(5):
+        name = f"bench.staff{{i}}.{{s.code}}"
+        u, _ = User.objects.get_or_create(username=name, defaults={{"first_name": f"Staff{{i}}"}})
+        Membership.objects.get_or_create(user=u, store=s, defaults={{"role": Role.STAFF}})
 """
     manage(db, "shell", "-c", code)
 
 
+def outreach(db: str) -> None:
+    """Campaigns, notes and holdouts (set-based), then the campaign results refresh, timed.
+
+    Idempotent: skipped when the database already has campaigns. Per store a win-back campaign
+    (notes to 1 customer in 23, holdout 1 in 247) and a chain thank-you (1 in 61); notes are
+    posted over the last 80 days, a few still to write or written, assigned to five staff of
+    each store round-robin; 40 % of the contacted customers have a sale after their note.
+    """
+    conn = psycopg2.connect(db_url(db))
+    with conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM outreach_campaign")
+        if cur.fetchone()[0]:
+            conn.close()
+            return
+        t0 = time.perf_counter()
+        cur.execute(
+            """
+            INSERT INTO outreach_campaign (name, kind, store_id, is_active, channel_policy, incentive_kind,
+                incentive_valid_days, cost_per_note, interest_tag, top_n, filter_segment, filter_min_visits,
+                created_at, updated_at)
+            SELECT 'Win-back ' || code, 'win_back', id, true, 'handwritten_first', 'none', 60, 1.50, '', 50, '', 0,
+                   now(), now() FROM customers_store
+            UNION ALL
+            SELECT 'Thank-you (chain)', 'thank_you', NULL, true, 'handwritten_first', 'none', 60, 1.20, '', 50, '', 0,
+                   now(), now()
+            """
+        )
+        cur.execute(
+            """
+            WITH staff AS (
+                SELECT m.store_id, array_agg(m.user_id ORDER BY m.user_id) AS ids FROM customers_membership m
+                WHERE m.role = 'staff' GROUP BY m.store_id
+            ),
+            picked AS (
+                SELECT c.id AS customer_id, c.home_store_id AS store_id, k.id AS campaign_id, k.kind
+                FROM customers_customer c JOIN outreach_campaign k
+                  ON (k.store_id = c.home_store_id AND c.id %% 23 = 0) OR (k.store_id IS NULL AND c.id %% 61 = 7)
+            )
+            INSERT INTO outreach_note (customer_id, campaign_id, store_id, kind, period, channel, assigned_to_id,
+                status, email_state, return_code, why, context, language, subject, wording, queued_at, written_at,
+                posted_at, email_attempts, email_error)
+            SELECT p.customer_id, p.campaign_id, p.store_id, p.kind, '2026-bench', 'post',
+                   s.ids[1 + p.customer_id %% array_length(s.ids, 1)],
+                   CASE WHEN p.customer_id %% 10 = 0 THEN 'queued' WHEN p.customer_id %% 10 = 5 THEN 'written'
+                        ELSE 'posted' END,
+                   '', 'B' || lpad(p.customer_id::text || p.campaign_id::text, 7, '0'), '-', '', 'uz', '', '-',
+                   now() - (5 + p.customer_id %% 80) * interval '1 day',
+                   CASE WHEN p.customer_id %% 10 <> 0 THEN now() - (2 + p.customer_id %% 80) * interval '1 day' END,
+                   CASE WHEN p.customer_id %% 5 <> 0 THEN now() - (1 + p.customer_id %% 80) * interval '1 day' END,
+                   0, ''
+            FROM picked p LEFT JOIN staff s ON s.store_id = p.store_id
+            """,
+            {},
+        )
+        cur.execute(
+            """
+            INSERT INTO outreach_holdoutmember (customer_id, campaign_id, store_id, kind, period, held_at)
+            SELECT c.id, k.id, c.home_store_id, k.kind, '2026-bench', now() - interval '40 days'
+            FROM customers_customer c JOIN outreach_campaign k ON k.store_id = c.home_store_id
+            WHERE c.id %% 247 = 1
+            """,
+            {},
+        )
+        cur.execute(
+            """
+            INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, customer_id,
+                is_return, created_at)
+            SELECT n.store_id, 'N' || n.id, n.posted_at + (1 + n.customer_id %% 50) * interval '1 day', 42.00, 1,
+                   n.customer_id, false, now()
+            FROM outreach_note n WHERE n.posted_at IS NOT NULL AND n.customer_id %% 5 IN (1, 3)
+              AND n.posted_at + (1 + n.customer_id %% 50) * interval '1 day' < now()
+            """,
+            {},
+        )
+        cur.execute("SELECT count(*) FROM outreach_note")
+        notes = cur.fetchone()[0]
+    conn.close()
+    print(f"outreach data: {notes} notes in {time.perf_counter() - t0:.1f} s", flush=True)
+    t0 = time.perf_counter()
+    manage(
+        db,
+        "shell",
+        "-c",
+        "import time; from django.utils import timezone; from outreach.results import campaign_results_refresh;"
+        " t = time.perf_counter(); n = campaign_results_refresh(now=timezone.now());"
+        " print(f'campaign_results_refresh: {n} rows in {time.perf_counter() - t:.2f} s in-process')",
+    )
+    print(f"  (with Django start-up: {time.perf_counter() - t0:.1f} s)", flush=True)
+
+
 def query_count(db: str, username: str, params: str) -> int:
+    """One page in-process: queries and time with an empty cache (cold), then warm (mean of 20)."""
     code = f"""
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -152,17 +249,24 @@ from django.test.utils import CaptureQueriesContext
 import time
 from django.core.cache import cache
 c = Client(); c.force_login(get_user_model().objects.get(username="{username}"))
+c.get("/healthz")
 cache.clear()
 t = time.perf_counter()
-c.get("/dashboard/?{params}")
-print("cold page ms", round((time.perf_counter() - t) * 1000))
+with CaptureQueriesContext(connection) as cold:
+    c.get("/dashboard/?{params}")
+print("cold page ms", round((time.perf_counter() - t) * 1000), "queries", len(cold.captured_queries))
+t, cpu = time.perf_counter(), time.process_time()
+for _ in range(20):
+    c.get("/dashboard/?{params}")
+print("warm page ms", round((time.perf_counter() - t) * 50, 1), "cpu ms", round((time.process_time() - cpu) * 50, 1))
 with CaptureQueriesContext(connection) as ctx:
     r = c.get("/dashboard/?{params}")
 assert r.status_code == 200, r.status_code
 print(len(ctx.captured_queries))
 """
     lines = manage(db, "shell", "-c", code, capture=True).strip().splitlines()
-    print("  " + next(line for line in lines if line.startswith("cold page ms")), f"({username})")
+    for prefix in ("cold page ms", "warm page ms"):
+        print("  " + next(line for line in lines if line.startswith(prefix)), f"({username})")
     return int(lines[-1])
 
 
@@ -227,10 +331,11 @@ def main() -> None:
         t0 = time.perf_counter()
         manage(args.db, "refresh_dashboard", "--since", "all")
         print(f"refresh_dashboard --since all: {time.perf_counter() - t0:.1f} s", flush=True)
-        users(args.db)
+    users(args.db)
+    outreach(args.db)
     params = "start=2026-08-01&end=2026-10-31"
-    print("queries per dashboard page (manager):", query_count(args.db, "bench.manager", params))
-    print("queries per dashboard page (owner, chain):", query_count(args.db, "bench.owner", params))
+    print("queries per dashboard page (manager, tiles cached):", query_count(args.db, "bench.manager", params))
+    print("queries per dashboard page (owner, chain, tiles cached):", query_count(args.db, "bench.owner", params))
 
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(

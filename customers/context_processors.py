@@ -14,6 +14,13 @@ def access(request: HttpRequest) -> dict:
     if acc.role is not None:
         # Someone who works in one store needs no switcher, and no query to find that out.
         several = acc.chain_wide or len(acc.store_ids) > 1
-        context["switchable_stores"] = list(stores_for(user).only("pk", "code", "name")) if several else []
+        # A view that already read the user's stores (the dashboard) leaves them on the request.
+        known = getattr(request, "visible_stores", None)
+        if not several:
+            context["switchable_stores"] = []
+        elif known is not None:
+            context["switchable_stores"] = known
+        else:
+            context["switchable_stores"] = list(stores_for(user).only("pk", "code", "name"))
         context["active_store_code"] = request.session.get(SESSION_STORE_KEY, "")
     return context

@@ -145,6 +145,10 @@ def note_email_send(*, note_id: int, now: dt.datetime) -> str:
             note.status = NoteStatus.EMAILED
             fields.append("status")
         note.save(update_fields=fields)
+        if not note.posted_at:  # the first contact starts the campaign's "did they come back" clock
+            from .tasks_dashboard import campaign_results_refresh_later
+
+            campaign_results_refresh_later([note.campaign_id])
     log.info("note %s emailed", note_id)
     return SendOutcome.SENT
 

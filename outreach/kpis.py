@@ -274,13 +274,33 @@ def kpi_cards(current: Kpis, previous: Kpis) -> list[KpiCard]:
 
 
 def kpi_inputs(*, store_ids: list[int], period: Period, points: Decimal | None = None) -> tuple[KpiInputs, KpiInputs]:
-    """Counts for ``period`` and the previous period of the same length (2 queries + loyalty).
+    """Counts for ``period`` and the previous period of the same length (2 queries + loyalty)."""
+    current, previous, _weeks = kpi_reads(store_ids=store_ids, period=period, points=points)
+    return current, previous
 
+
+def kpi_reads(
+    *,
+    store_ids: list[int],
+    period: Period,
+    points: Decimal | None = None,
+    margins: list[Decimal] | None = None,
+    first_weekday: int = 0,
+) -> tuple[KpiInputs, KpiInputs, list]:
+    """The KPI counts of ``period`` and of the previous period, and the period's visits per week.
+
+    One read of StoreDay grouped by day (a row per day of the two periods and the trailing year,
+    whatever the data size) gives the weekly chart (weeks start on ``first_weekday``, 0 = Monday)
+    and every additive figure; the distinct visitors come from ``_visited_cached``.
     ``points``: the points liability when the caller already read it with its stores
-    (``points_liability_annotations``), which saves the page a query.
+    (``points_liability_annotations``); ``margins``: those stores' margins (the fallback when a
+    period has no sales). Each saves the page a query.
     """
-    from django.db.models import Max, Q, Sum
+    from django.db.models import DecimalField, ExpressionWrapper, F, Max, Q, Sum
 
+    from customers.models import Store
+
+    from .analytics_dashboard import WeekRow
     from .models import StoreDay
 
     prev = period.previous()
@@ -295,8 +315,9 @@ def kpi_inputs(*, store_ids: list[int], period: Period, points: Decimal | None =
         "prev_year": prev.end - YEAR,
     }
 
-    # 1. One query: sums per store over both periods and their trailing years (margins are per
-    #    store), and the active counts at each moment.
+    # One query: per day, sums over both periods and their trailing years, the sales weighted by
+    # each store's margin, and the active counts at each moment.
+    weighted = ExpressionWrapper(F("sales_amount") * F("store__margin"), output_field=DecimalField())
     sums = {f"active_{key}": Sum("active_customers", filter=Q(day=day)) for key, day in moments.items()}
     sums["version"] = Max("refreshed_at")
     for key, p in periods.items():
@@ -305,31 +326,50 @@ def kpi_inputs(*, store_ids: list[int], period: Period, points: Decimal | None =
         sums[f"{key}_visits"] = Sum("visits", filter=in_p)
         sums[f"{key}_sales"] = Sum("sales", filter=in_p)
         sums[f"{key}_amount"] = Sum("sales_amount", filter=in_p)
+        sums[f"{key}_margin_amount"] = Sum(weighted, filter=in_p)
         sums[f"{key}_new"] = Sum("new_customers", filter=in_p)
         sums[f"{key}_year_new"] = Sum("new_customers", filter=in_year)
-    per_store = list(
+    per_day = list(
         StoreDay.objects.filter(store_id__in=store_ids, day__gte=prev.end - YEAR, day__lte=period.end)
-        .values("store_id", "store__margin")
+        .values("day")
         .annotate(**sums)
-        .order_by()
+        .order_by("day")
     )
-    active = {day: sum(row[f"active_{key}"] or 0 for row in per_store) for key, day in moments.items()}
+    active = {day: sum(row[f"active_{key}"] or 0 for row in per_day) for key, day in moments.items()}
+    by_week: dict[dt.date, list] = {}
+    for row in per_day:
+        if not period.start <= row["day"] <= period.end:
+            continue
+        week = row["day"] - dt.timedelta(days=(row["day"].weekday() - first_weekday) % 7)
+        totals = by_week.setdefault(week, [0, 0, 0, Decimal(0)])
+        totals[0] += row["cur_visits"] or 0
+        totals[1] += row["cur_new"] or 0
+        totals[2] += row["cur_sales"] or 0
+        totals[3] += row["cur_amount"] or Decimal(0)
+    weeks = [
+        WeekRow(week=week, visits=v, new_customers=n, sales=sl, sales_amount=a)
+        for week, (v, n, sl, a) in sorted(by_week.items())
+    ]
 
-    # 2. Customers who visited in each period, and how many of them were already customers.
-    version = max((row["version"] for row in per_store if row["version"]), default=None)
+    # Customers who visited in each period, and how many of them were already customers.
+    version = max((row["version"] for row in per_day if row["version"]), default=None)
     pair = _visited_cached(store_ids=store_ids, periods=(period, prev), version=version)
     visited = {"cur": pair[0], "prev": pair[1]}
     if points is None:
         points = points_liability(store_ids=store_ids)
 
     def total(key: str):
-        return sum((row[key] or 0) for row in per_store)
+        return sum((row[key] or 0) for row in per_day)
 
     def weighted_margin(key: str) -> Decimal | None:
-        amount = sum((row[f"{key}_amount"] or Decimal(0)) for row in per_store)
+        nonlocal margins
+        if not per_day:
+            return None
+        amount = total(f"{key}_amount")
         if amount:
-            return sum((row[f"{key}_amount"] or 0) * row["store__margin"] for row in per_store) / amount
-        margins = [row["store__margin"] for row in per_store]
+            return total(f"{key}_margin_amount") / amount
+        if margins is None:
+            margins = list(Store.objects.filter(pk__in=store_ids).values_list("margin", flat=True))
         return sum(margins) / len(margins) if margins else None
 
     out = []
@@ -351,7 +391,7 @@ def kpi_inputs(*, store_ids: list[int], period: Period, points: Decimal | None =
                 points_liability=points,
             )
         )
-    return out[0], out[1]
+    return out[0], out[1], weeks
 
 
 VISITED_CACHE_SECONDS = 6 * 60 * 60

@@ -428,6 +428,9 @@ def notes_queue(
         if n.pk not in done_ids
     ]
     notes_split(notes=all_notes + leftovers, preferences=prefs)
+    from .tasks_dashboard import campaign_results_refresh_later
+
+    campaign_results_refresh_later(int(c) for c, n in counts.items() if n["created"] or n["held_out"])
     run.counts = counts
     run.created = sum(c["created"] for c in counts.values())
     run.held_out = sum(c["held_out"] for c in counts.values())
@@ -451,14 +454,21 @@ def notes_mark(*, notes, action: str, at: dt.datetime) -> int:
     """
     if action not in MARKS:
         raise ValidationError(_("Unknown action."))
+    from .tasks_dashboard import campaign_results_refresh_later
+
     handwritten = notes.filter(channel__in=[NoteChannel.POST, NoteChannel.BOTH])
     with transaction.atomic():
         if action == "written":
             return handwritten.filter(status=NoteStatus.QUEUED).update(status=NoteStatus.WRITTEN, written_at=at)
+        campaigns = set(
+            handwritten.filter(status__in=[NoteStatus.QUEUED, NoteStatus.WRITTEN]).values_list("campaign_id", flat=True)
+        )
         changed = handwritten.filter(status=NoteStatus.QUEUED).update(
             status=NoteStatus.POSTED, written_at=at, posted_at=at
         )
         changed += handwritten.filter(status=NoteStatus.WRITTEN).update(status=NoteStatus.POSTED, posted_at=at)
+        # A posted note starts its 60-day "did they come back" clock: the dashboard's results move.
+        campaign_results_refresh_later(campaigns)
     return changed
 
 

@@ -52,7 +52,50 @@ def dashboard_aggregates_refresh_task(
         totals["store_days"] += result.store_days
         totals["customer_months"] += result.customer_months
         totals["cohort_months"] += result.cohort_months
+    # New tickets move the campaigns' return rates and revenue: refresh the campaigns they touch
+    # (a ticket batch) or all of them (the nightly run, a history refresh).
+    totals["campaign_results"] = _campaign_results_after_tickets(customer_ids=customer_ids)
     return totals
+
+
+def _campaign_results_after_tickets(*, customer_ids: list[int] | None) -> int:
+    from django.utils import timezone
+
+    from .notes_models import HoldoutMember, Note
+    from .results import campaign_results_refresh
+
+    campaign_ids = None
+    if customer_ids is not None:
+        campaign_ids = sorted(
+            set(Note.objects.filter(customer_id__in=customer_ids).values_list("campaign_id", flat=True))
+            | set(HoldoutMember.objects.filter(customer_id__in=customer_ids).values_list("campaign_id", flat=True))
+        )
+        if not campaign_ids:
+            return 0
+    return campaign_results_refresh(now=timezone.now(), campaign_ids=campaign_ids)
+
+
+@shared_task(
+    name="outreach.campaign_results_refresh",
+    bind=True,
+    autoretry_for=(Exception,),
+    max_retries=3,
+    retry_backoff=10,
+)
+def campaign_results_refresh_task(self, campaign_ids: list[int] | None = None) -> int:
+    """Recompute the dashboard's campaign results (``CampaignResult``) of these campaigns (all if None)."""
+    from django.utils import timezone
+
+    from .results import campaign_results_refresh
+
+    return campaign_results_refresh(now=timezone.now(), campaign_ids=campaign_ids)
+
+
+def campaign_results_refresh_later(campaign_ids) -> None:
+    """After the current transaction commits, refresh these campaigns' results (in a worker)."""
+    ids = sorted({int(i) for i in campaign_ids})
+    if ids:
+        campaign_results_refresh_task.delay_on_commit(ids)
 
 
 def dashboard_on_tickets_created(sender, ticket_ids: list[int], **kwargs) -> None:

@@ -5,22 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from babel.dates import get_day_names
 from django import forms
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from customers import locales
 from customers.access import SESSION_STORE_KEY, access_for, role_required, stores_for
 from customers.models import Role, Store
 
-from . import analytics_dashboard, dashboard_segments, exports, kpis
+from . import dashboard_segments, dashboard_tiles, exports, kpis
 from .models import ExportJob
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -65,8 +63,10 @@ def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, Dashbo
     visible = list(
         stores_for(request.user)
         .only("pk", "code", "name", "currency", "margin", "locale", "country", "calendar", "time_zone")
-        .annotate(**kpis.points_liability_annotations())
+        .annotate(**kpis.points_liability_annotations(), **dashboard_tiles.version_annotations())
+        .order_by("code")
     )
+    request.visible_stores = visible  # the store switcher's list (customers.context_processors): no second read
     today = timezone.localdate()
     # The store switcher's choice is the default (read from the session: no extra query).
     switched = request.session.get(SESSION_STORE_KEY, "")
@@ -85,132 +85,21 @@ def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, Dashbo
     return form, DashboardFilter(stores=chosen, period=kpis.Period(values["start"], values["end"]), store_code=code)
 
 
-def _card_text(card: kpis.KpiCard, current: kpis.Kpis) -> tuple[str, str]:
-    """The card's title and its explanation in plain words."""
-    i = current.inputs
-    texts = {
-        "active": (_("Active customers"), _("Bought at least once in the 90 days up to the last day.")),
-        "new": (_("New customers"), _("Made their first purchase here in this period.")),
-        "returning": (_("Returning customers"), _("Came in this period and had bought here before.")),
-        "crr": (
-            _("Retention (CRR)"),
-            _("Still active at the end: %(kept)s of the %(s)s customers active at the start (new ones not counted).")
-            % {"s": i.active_start, "kept": i.active_end - i.new},
-        ),
-        "average_ticket": (_("Average ticket"), _("The average amount of one sale.")),
-        "visits_per_month": (_("Visits per customer per month"), _("How often a customer who came, came each month.")),
-        "ltv": (_("Lifetime value (LTV)"), _("The margin one customer brings over their time with you.")),
-        "points_liability": (_("Points liability"), _("Points customers hold and can still redeem.")),
-    }
-    return texts[card.key]
-
-
-def _ltv_method(current: kpis.Kpis) -> str:
-    h = {k: v for k, v in (("S", current.average_ticket), ("C", current.visits_per_customer_month)) if v is not None}
-    if current.ltv is None:
-        return _("Not enough data yet: LTV needs sales in the period and customers active at its start.")
-    lifetime = (
-        _("T is measured from the last 12 months' retention (CRR), as a monthly rate r; T = 1 / (1 − r).")
-        if current.lifetime_method == "year"
-        else _("T is measured from this period's retention (less than a year of history), as a monthly rate r.")
-    )
-    return _(
-        "LTV = S × C × P × T = %(S)s average ticket × %(C)s visits per month × %(P)s margin × %(T)s months. %(how)s"
-    ) % {
-        "S": kpis.q(h.get("S")),
-        "C": kpis.q(h.get("C")),
-        "P": kpis.q(current.margin, "0.001"),
-        "T": kpis.q(current.lifetime_months, "0.1"),
-        "how": lifetime,
-    }
-
-
-def segment_slots(*, scope_key: str | None, period: kpis.Period) -> dict:
-    """Tiles fed by segmentation and outreach: each is None until its tables exist.
-
-    Seams: ``segments`` (the scope's latest run: ladder funnel with movement, segment sizes over
-    time, ABC-XYZ, RFM — ``outreach.dashboard_segments``, one query), ``segments_missing`` (why there
-    is none), ``notes_pipeline`` (per staff member) and ``campaigns`` (contacted vs holdout, lift).
-    The templates under ``outreach/dashboard/slots/`` render nothing for a None.
-    """
-    tiles = dashboard_segments.segment_tiles(scope_key=scope_key, until=period.end) if scope_key else None
-    if scope_key is None:
-        missing = _("Choose one store to see its customer ladder and segments.")
-    elif tiles is None:
-        missing = _("No segmentation run yet — a manager can run it from the Segments page.")
-    else:
-        missing = ""
-    return {
-        "segments": tiles,
-        "segments_missing": missing,
-        "segments_charts": dashboard_segments.chart_data(tiles) if tiles else None,
-        "notes_pipeline": None,
-        "campaigns": None,
-    }
-
-
-def _heat_class(percent) -> str:
-    if percent is None:
-        return "heat-none"
-    return f"heat-{min(10, int(percent // 10))}"
-
-
 @role_required(Role.MANAGER)
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """The manager's morning page: KPI cards, then charts, each with its table one click away."""
+    """The manager's morning page: KPI cards, then charts, each with its table one click away.
+
+    The tiles read from the precomputed tables are rendered once per data version and kept in the
+    cache (``dashboard_tiles``); the notes pipeline and complaints are read on every request.
+    """
     form, flt = _dashboard_filter(request)
     store_ids = [s.pk for s in flt.stores]
     period = flt.period
-    current_inputs, previous_inputs = kpis.kpi_inputs(
-        store_ids=store_ids, period=period, points=kpis.points_liability_of(flt.stores)
-    )
-    current, previous = kpis.kpis_compute(current_inputs), kpis.kpis_compute(previous_inputs)
-    cards = []
-    for card in kpis.kpi_cards(current, previous):
-        title, text = _card_text(card, current)
-        cards.append({"card": card, "title": title, "text": text})
-    # The week starts where the stores' locale starts it (Monday when the stores disagree).
-    first_days = {locales.first_weekday(s) for s in flt.stores}
-    first_weekday = first_days.pop() if len(first_days) == 1 else 0
-    weeks = analytics_dashboard.visits_by_week(
-        store_ids=store_ids, start=period.start, end=period.end, first_weekday=first_weekday
-    )
-    # Day names in the reader's language from CLDR (Babel: 0 = Monday), Tagalog included.
-    day_names = get_day_names("wide", locale=locales.babel_locale(translation.get_language() or "en"))
-    cohorts = analytics_dashboard.cohort_heatmap(store_ids=store_ids, end=period.end)
-    complaints = analytics_dashboard.complaints_by_reason(store_ids=store_ids, start=period.start, end=period.end)
-    currencies = sorted({s.currency for s in flt.stores})
-    chart_data = {
-        "visits": {
-            "labels": [w.week.isoformat() for w in weeks],
-            "visits": [w.visits for w in weeks],
-            "new": [w.new_customers for w in weeks],
-            "label_visits": _("Visits"),
-            "label_new": _("New customers"),
-        },
-        "complaints": (
-            {
-                "labels": [m.strftime("%Y-%m") for m in complaints["months"]],
-                "series": [{"label": r["label"], "data": r["counts"]} for r in complaints["reasons"]],
-            }
-            if complaints
-            else None
-        ),
-    }
     scope_key = dashboard_segments.scope_key_for_dashboard(
         store_ids=store_ids, store_code=flt.store_code, chain_wide=access_for(request.user).chain_wide
     )
-    slots = segment_slots(scope_key=scope_key, period=period)
-    if slots["segments_charts"]:
-        chart_data.update(slots["segments_charts"])
-    cohort_rows = [
-        {
-            "cohort": row.cohort,
-            "size": row.size,
-            "cells": [{"n": n, "pct": pct, "css": _heat_class(pct)} for n, pct in row.cells],
-        }
-        for row in cohorts
-    ]
+    tiles_html = dashboard_tiles.tiles_html(request=request, flt=flt, scope_key=scope_key)
+    live = dashboard_tiles.live_context(store_ids=store_ids, period=period, now=timezone.now())
     return render(
         request,
         "outreach/dashboard/index.html",
@@ -219,19 +108,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "flt": flt,
             "period": period,
             "previous": period.previous(),
-            "cards": cards,
-            "ltv_method": _ltv_method(current),
-            "currency": currencies[0] if len(currencies) == 1 else "",
-            # One currency: money is written as the (first) store writes it; mixed currencies stay bare numbers.
-            "money_store": flt.stores[0] if len(currencies) == 1 else None,
-            "weeks": weeks,
-            "week_first_day": day_names[first_weekday],
-            "week_last_day": day_names[(first_weekday + 6) % 7],
-            "cohort_rows": cohort_rows,
-            "cohort_offsets": list(range(12)),
-            "complaints": complaints,
-            "chart_data": chart_data,
-            "slots": slots,
+            "tiles_html": tiles_html,
+            **live,
             "presets": [
                 {"label": label, "start": period.end - dt.timedelta(days=days - 1), "end": period.end}
                 for days, label in PRESETS

@@ -203,14 +203,16 @@ def campaign_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The preview (who would be contacted, skipped and why, held out, a sample) and the results so far."""
     campaign = sel.campaign_get(user=request.user, pk=pk)
+    access = access_for(request.user)
     return render(
         request,
         "outreach/campaigns/campaign_detail.html",
         {
             "campaign": campaign,
             "preview": campaign_preview(campaign=campaign, as_of=timezone.now()),
-            "results": campaign_results(campaign),
-            "may_edit": campaign.store_id is not None or access_for(request.user).at_least(Role.OWNER),
+            # A manager sees their stores' part of a chain campaign, never another store's.
+            "results": campaign_results(campaign, store_ids=None if access.chain_wide else sorted(access.store_ids)),
+            "may_edit": campaign.store_id is not None or access.at_least(Role.OWNER),
         },
     )
 

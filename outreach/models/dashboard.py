@@ -105,6 +105,47 @@ class CohortMonth(models.Model):
         return f"{self.store_id}:{self.cohort:%Y-%m}→{self.month:%Y-%m}"
 
 
+class CampaignResult(models.Model):
+    """Did one campaign's notes work in one store: its figures, refreshed by ``results.campaign_results_refresh``.
+
+    One row per (campaign, store) — the store whose staff wrote the notes (the campaign's store, or
+    each customer's home store for a chain campaign), and the holdout member's store — so a manager
+    sums the rows of their own store and never sees another store's customers; an owner sums them all.
+    Every figure adds up across stores; rates, lift and its interval are computed from the sums.
+    Written by the dashboard refresh (nightly and after ticket batches), after a queue run and after
+    notes are ticked as posted or emailed; the dashboard reads only these rows.
+    """
+
+    campaign = models.ForeignKey("outreach.Campaign", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="+")
+    contacted = models.PositiveIntegerField(default=0, help_text="Notes posted or emailed.")
+    contacted_returned = models.PositiveIntegerField(default=0)
+    holdout = models.PositiveIntegerField(default=0)
+    holdout_returned = models.PositiveIntegerField(default=0)
+    vouchers_issued = models.PositiveIntegerField(default=0)
+    vouchers_redeemed = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("campaign result")
+        verbose_name_plural = _("campaign results")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "store"], name="campaignresult_campaign_store_unique"),
+            models.CheckConstraint(
+                condition=Q(contacted_returned__lte=models.F("contacted")), name="campaignresult_returned_le_contacted"
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_returned__lte=models.F("holdout")), name="campaignresult_returned_le_holdout"
+            ),
+        ]
+        indexes = [models.Index(fields=["store", "campaign"], name="campaignresult_store_idx")]
+
+    def __str__(self) -> str:
+        return f"campaign#{self.campaign_id}@{self.store_id}"
+
+
 class ExportJob(models.Model):
     """A customer-list export built in the background (XLSX), with its progress and its file.
 

@@ -7,9 +7,17 @@
     lost: "#6c757d", at_risk: "#dc3545", best: "#6f42c1"
   };
 
+  // The tiles' data (cached with them) and the live tiles' data (notes pipeline, complaints).
   function readData() {
-    var node = document.getElementById("dashboard-data");
-    return node ? JSON.parse(node.textContent) : null;
+    var data = null;
+    ["dashboard-data", "dashboard-live-data"].forEach(function (id) {
+      var node = document.getElementById(id);
+      if (!node) { return; }
+      var part = JSON.parse(node.textContent);
+      data = data || {};
+      Object.keys(part).forEach(function (k) { data[k] = part[k]; });
+    });
+    return data;
   }
 
   function rtl() { return document.documentElement.dir === "rtl"; }
@@ -114,6 +122,57 @@
     canvas.dataset.rendered = "true";
   }
 
+  // Campaign results: the return rate (%) of contacted customers beside the held-out group's.
+  function campaignsChart(data) {
+    var canvas = document.getElementById("chart-campaigns");
+    if (!canvas || !window.Chart || !data.campaigns) { return; }
+    canvas.dataset.points = String(data.campaigns.labels.length);
+    new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.campaigns.labels,
+        datasets: [
+          { label: data.campaigns.label_contacted, data: data.campaigns.contacted, backgroundColor: COLORS[0] },
+          { label: data.campaigns.label_holdout, data: data.campaigns.holdout, backgroundColor: COLORS[5] }
+        ]
+      },
+      options: {
+        indexAxis: "y",
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { beginAtZero: true, suggestedMax: 100, reverse: rtl(), ticks: { callback: function (v) { return v + "%"; } } },
+                  y: { position: rtl() ? "right" : "left" } },
+        plugins: { legend: { rtl: rtl(), position: "bottom" } }
+      }
+    });
+    canvas.dataset.rendered = "true";
+  }
+
+  // Notes pipeline: one stacked bar per writer (to write, written, posted, emailed).
+  function pipelineChart(data) {
+    var canvas = document.getElementById("chart-pipeline");
+    if (!canvas || !window.Chart || !data.pipeline) { return; }
+    canvas.dataset.points = String(data.pipeline.labels.length);
+    new window.Chart(canvas, {
+      type: "bar",
+      data: {
+        labels: data.pipeline.labels,
+        datasets: data.pipeline.series.map(function (s, i) {
+          return { label: s.label, data: s.data, backgroundColor: [COLORS[2], COLORS[4], COLORS[1], COLORS[0]][i % 4] };
+        })
+      },
+      options: {
+        indexAxis: "y",
+        maintainAspectRatio: false,
+        animation: false,
+        scales: { x: { stacked: true, beginAtZero: true, reverse: rtl(), ticks: { precision: 0 } },
+                  y: { stacked: true, position: rtl() ? "right" : "left" } },
+        plugins: { legend: { rtl: rtl(), position: "bottom" } }
+      }
+    });
+    canvas.dataset.rendered = "true";
+  }
+
   // Export job page: poll the status until done, then show the download link.
   function exportProgress() {
     var box = document.getElementById("export-job");
@@ -143,6 +202,9 @@
   }
 
   var data = readData();
-  if (data) { visitsChart(data); complaintsChart(data); ladderChart(data); segmentSizesChart(data); }
+  if (data) {
+    visitsChart(data); complaintsChart(data); ladderChart(data); segmentSizesChart(data);
+    campaignsChart(data); pipelineChart(data);
+  }
   exportProgress();
 })();

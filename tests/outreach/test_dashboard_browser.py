@@ -74,3 +74,40 @@ def test_staff_are_refused_the_dashboard_and_exports(page, browser_login, staff)
     for url in ("/dashboard/", "/dashboard/exports/"):
         response = page.goto(url)
         assert response.status == 403
+
+
+def test_manager_sees_the_campaign_results_and_notes_pipeline_charts_and_their_tables(
+    page, browser_login, manager, store, staff, refreshed_history
+):
+    import datetime as dt
+    from decimal import Decimal
+
+    from outreach.notes_models import CampaignKind, NoteStatus
+    from outreach.results import campaign_results_refresh
+    from tests.factories import CustomerFactory
+
+    from .notes_helpers import campaign
+    from .test_dashboard_outreach import NOW, T0, _held, _note, _sale
+
+    camp = campaign(CampaignKind.WIN_BACK, name="Win-back autumn", cost_per_note=Decimal("2.00"))
+    for i in range(4):
+        c = CustomerFactory(home_store=store)
+        _note(c, camp, store, posted_at=T0, assigned_to=staff)
+        if i < 2:
+            _sale(c, store, T0 + dt.timedelta(days=4))
+    _held(CustomerFactory(home_store=store), camp, store)
+    _note(CustomerFactory(home_store=store), camp, store, status=NoteStatus.QUEUED, assigned_to=staff)
+    campaign_results_refresh(now=NOW)
+
+    browser_login(manager)
+    page.goto("/dashboard/?start=2026-08-01&end=2026-09-30")
+    for chart in ("chart-campaigns", "chart-pipeline"):
+        page.wait_for_function(f"document.getElementById('{chart}').dataset.rendered === 'true'")
+    page.locator("[aria-controls=campaigns-table]").click()
+    table = page.locator("[data-testid=campaigns-table]")
+    table.wait_for(state="visible")
+    assert "Win-back autumn" in table.inner_text() and "50.0%" in table.inner_text()
+    page.locator("[aria-controls=pipeline-table]").click()
+    pipeline = page.locator("[data-testid=pipeline-table]")
+    pipeline.wait_for(state="visible")
+    assert pipeline.locator("tbody tr").count() == 1

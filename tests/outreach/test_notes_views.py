@@ -225,16 +225,12 @@ def test_voucher_redemptions_are_counted(store, staff):
     assert (r.vouchers_issued, r.vouchers_redeemed) == (2, 1)
 
 
-def test_dashboard_seams_give_campaign_results_and_the_pipeline(store, staff, six_notes):
-    from django.template.loader import render_to_string
-
-    from outreach.results import campaigns_slot, notes_pipeline_slot
-
-    Note.objects.filter(pk=six_notes[0].pk).update(status=NoteStatus.POSTED, posted_at=AS_OF)
-    pipeline = notes_pipeline_slot(store_ids=[store.pk])
-    assert [(r["queued"], r["posted"]) for r in pipeline["rows"]] == [(5, 1)]
-    slot = campaigns_slot(store_ids=[store.pk])
-    assert slot["rows"][0][1].contacted == 1
-    html = render_to_string(slot["template"], {"data": slot})
-    assert slot["rows"][0][0].name in html and "Came back" in html
-    assert notes_pipeline_slot(store_ids=[]) is None
+def test_a_manager_sees_only_their_stores_part_of_a_chain_campaigns_results(login, manager, store, other_store):
+    chain = campaign(CampaignKind.WIN_BACK)
+    lapsed(consenting(store))
+    lapsed(consenting(other_store))
+    notes_queue(as_of=AS_OF)
+    Note.objects.update(status=NoteStatus.POSTED, posted_at=AS_OF)
+    page = login(manager).get(reverse("notes:campaign_detail", args=[chain.pk]))
+    assert page.context["results"].contacted == 1
+    assert campaign_results(chain).contacted == 2
