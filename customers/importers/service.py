@@ -103,7 +103,7 @@ def tickets_import(
     outcome = ImportOutcome(engine=eng.name)
     try:
         with transaction.atomic():
-            eng.stage(parser.parse_all(rows, progress=lambda n: report("reading", n)))
+            eng.stage(rows, parser, lambda n: report("reading", n))
             outcome.rows = parser.rows_read
             report("checking", parser.rows_read)
             conflicts = eng.conflicts()
