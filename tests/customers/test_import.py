@@ -475,3 +475,18 @@ def test_both_engines_read_odd_values_alike_with_the_same_messages(store, staff,
     assert by_number["D0"][2] == dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)
     assert by_number["D4"][2] == dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)
     assert pg.error_count > 20 and pg.inserted > 30
+
+
+def test_a_ticket_committed_after_the_duplicate_check_is_skipped_not_an_error(store, run_import, monkeypatch):
+    """The insert runs without ON CONFLICT (faster); a ticket another import or the API committed after
+    this import's duplicate check collides, and the insert is redone in its careful form."""
+    from customers.importers.engine_pg import PostgresEngine
+
+    TicketFactory(store=store, number="RACE-1", customer=None)
+    monkeypatch.setattr(PostgresEngine, "drop_duplicates", lambda self: None)  # as if RACE-1 came in just after
+    _, outcome = run_import(
+        csv_bytes([sale("RACE-1", total="99.00"), sale("NEW-1"), sale("R", total="-1", return_of="NEW-1")])
+    )
+    assert outcome.committed and (outcome.inserted, outcome.duplicates) == (2, 1)
+    assert PurchaseTicket.objects.get(number="RACE-1").total != Decimal("99.00")
+    assert PurchaseTicket.objects.get(number="R").original.number == "NEW-1"
