@@ -168,6 +168,8 @@ class PostgresEngine:
         self.customers_created = 0
         self.staged = 0
         self._out_made = False
+        self._repeats_made = False
+        self._unknown_staff: list[str] = []
 
     # -- staging ------------------------------------------------------------------------
     def _session_memory(self, cur) -> None:
@@ -218,6 +220,7 @@ class PostgresEngine:
         staff_ids = parser.staff_ids()
         staff: dict[str, int] = {}
         phones: dict[tuple[str, str], str | None] = {}
+        unknown_staff: set[str] = set()
         while batch := cur.fetchmany(10_000):
             for store_raw, staff_raw, phone_raw in batch:
                 store = stores.get(store_raw)
@@ -236,8 +239,11 @@ class PostgresEngine:
                     )
                 if staff_raw and staff_raw in staff_ids:
                     staff[staff_raw] = staff_ids[staff_raw]
+                elif staff_raw:
+                    unknown_staff.add(staff_raw)
                 if phone_raw and store[1] is not None and (phone_raw, store[3]) not in phones:
                     phones[(phone_raw, store[3])] = _phone(phone_raw, store[3])
+        self._unknown_staff = sorted(unknown_staff)
         cur.execute(
             f"""CREATE TEMP TABLE {t}_st (raw text PRIMARY KEY, store_id bigint, tz text, country text, err text)
                 ON COMMIT DROP"""
@@ -461,29 +467,43 @@ class PostgresEngine:
                     for column, code in zip(_ERROR_COLUMNS, row[1 : n + 1], strict=True)
                     if code is not None
                 )
+        if self._unknown_staff:  # no active user of that name: a warning at its first valid row
+            cur.execute(
+                f"""SELECT staff_unknown, min(line) FROM {t} WHERE NOT bad AND staff_unknown IS NOT NULL
+                    GROUP BY 1 ORDER BY 2 LIMIT %s""",
+                [MAX_KEPT_ISSUES],
+            )
+            parser.warnings.extend(unknown_staff_warning(line, name) for name, line in cur.fetchall())
         cur.execute(
-            f"""SELECT staff_unknown, min(line) FROM {t} WHERE NOT bad AND staff_unknown IS NOT NULL
-                GROUP BY 1 ORDER BY 2 LIMIT %s""",
-            [MAX_KEPT_ISSUES],
+            f"""SELECT s.store_id FROM {t}_st s WHERE s.store_id IS NOT NULL
+                AND EXISTS (SELECT 1 FROM {t} x WHERE x.store_id = s.store_id AND NOT x.bad)"""
         )
-        parser.warnings.extend(unknown_staff_warning(line, name) for name, line in cur.fetchall())
-        cur.execute(f"SELECT DISTINCT store_id FROM {t} WHERE NOT bad")
         parser.store_ids.update(r[0] for r in cur.fetchall())
         if parser.rows_refused:
             cur.execute(f"DELETE FROM {t} WHERE bad")
         self.staged = parser.rows_read - parser.rows_refused
 
     # -- checks across rows ---------------------------------------------------------------
+    def _repeats(self, cur) -> str:
+        """The ticket numbers the file has more than once, with their first line (one pass, kept for
+        drop_duplicates: dropping refused lines never removes the first of a group and keeps its twins)."""
+        if not self._repeats_made:
+            cur.execute(
+                f"""CREATE TEMP TABLE {self.t}_dup ON COMMIT DROP AS
+                    SELECT store_id, number, min(line) AS first_line FROM {self.t}
+                    GROUP BY store_id, number HAVING count(*) > 1"""
+            )
+            self._repeats_made = True
+        return f"{self.t}_dup"
+
     def conflicts(self) -> list[RowIssue]:
         """Later rows that repeat a ticket number of the same store with different content."""
         t = self.t
         with connection.cursor() as cur:
+            dup = self._repeats(cur)
             cur.execute(
-                f"""WITH dup AS (
-                        SELECT store_id, number, min(line) AS first_line FROM {t}
-                        GROUP BY store_id, number HAVING count(*) > 1)
-                    SELECT s.line, d.first_line, s.number FROM {t} s
-                    JOIN dup d ON d.store_id = s.store_id AND d.number = s.number
+                f"""SELECT s.line, d.first_line, s.number FROM {t} s
+                    JOIN {dup} d ON d.store_id = s.store_id AND d.number = s.number
                     JOIN {t} f ON f.line = d.first_line
                     WHERE s.line <> d.first_line
                       AND (s.purchased_at, s.total, s.items, s.card, s.email, s.phone, s.served_by_id, s.return_of)
@@ -519,10 +539,9 @@ class PostgresEngine:
         """Remove repeats within the file (keeping the first) and tickets the database already has."""
         t = self.t
         with connection.cursor() as cur:
+            dup = self._repeats(cur)
             cur.execute(
-                f"""DELETE FROM {t} s USING (
-                        SELECT store_id, number, min(line) AS first_line FROM {t}
-                        GROUP BY store_id, number HAVING count(*) > 1) d
+                f"""DELETE FROM {t} s USING {dup} d
                     WHERE s.store_id = d.store_id AND s.number = d.number AND s.line <> d.first_line"""
             )
             cur.execute(
