@@ -1,9 +1,13 @@
-"""The PostgreSQL path: COPY into a temporary staging table, then set-based SQL.
+"""The PostgreSQL path: COPY the raw values into a temporary table, then set-based SQL.
 
-Python only parses (streaming, constant memory); every check across rows,
-the customer matching and the insert are a handful of statements over the
-staging table, inside the caller's transaction. Nothing here loops over rows
-in Python except the COPY stream itself and the ids handed back for signals.
+Python only reads the CSV (streaming, constant memory) and COPYs each row's
+values as text with its line number. One statement checks and converts every
+row (same rules and messages as rows.RowParser, which the ORM engine uses);
+Python decides, once per distinct value, what SQL cannot do well (phone
+numbers, rare shapes). The checks across rows, the customer matching and the
+insert are a handful of statements over the staging table, inside the
+caller's transaction. Nothing here loops over rows in Python except the COPY
+stream and the rows with a reason to report.
 """
 
 import datetime as dt

@@ -5,8 +5,10 @@ values. Only what one row can tell is checked here; rules that need other rows
 (a ticket twice with different content, a return of an unknown ticket) are
 checked set-based by the engines once every row is staged.
 
-The hot loop of a million-row import runs through :meth:`RowParser.parse`: it
-works on plain tuples and pre-compiled regexes and creates no Decimal.
+The ORM engine's rows run through :meth:`RowParser.parse` (plain tuples,
+pre-compiled regexes, no Decimal). The PostgreSQL engine checks rows in SQL
+with the same rules and the same words (MESSAGES), and calls the value
+helpers below for what its SQL leaves to Python.
 """
 
 import datetime as dt
