@@ -7,7 +7,7 @@ runs both on the same file and compares the outcome.
 """
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
 from django.db.models import Min
@@ -29,6 +29,7 @@ from .rows import (
     R_TOTAL,
     Row,
     RowIssue,
+    RowParser,
     conflict_issue,
     unknown_original_issue,
 )
@@ -71,8 +72,9 @@ class OrmEngine:
         self.staged = 0
         self.maps: dict[str, dict[str, int | None]] = {}
 
-    def stage(self, rows: Iterable[Row]) -> None:
-        self.rows = list(rows)
+    def stage(self, rows: Iterable[tuple[int, list[str]]], parser: RowParser, progress: Callable[[int], None]) -> None:
+        """Parse and check every row in Python (rows.RowParser); keep the valid ones."""
+        self.rows = list(parser.parse_all(rows, progress=progress))
         self.staged = len(self.rows)
 
     def conflicts(self) -> list[RowIssue]:

@@ -1,60 +1,82 @@
-"""The PostgreSQL path: COPY into a temporary staging table, then set-based SQL.
+"""The PostgreSQL path: COPY the raw values into a temporary table, then set-based SQL.
 
-Python only parses (streaming, constant memory); every check across rows,
-the customer matching and the insert are a handful of statements over the
-staging table, inside the caller's transaction. Nothing here loops over rows
-in Python except the COPY stream itself and the ids handed back for signals.
+Python only reads the CSV (streaming, constant memory) and COPYs each row's
+values as text with its line number. One statement checks and converts every
+row (same rules and messages as rows.RowParser, which the ORM engine uses);
+Python decides, once per distinct value, what SQL cannot do well (phone
+numbers, rare shapes). The checks across rows, the customer matching and the
+insert are a handful of statements over the staging table, inside the
+caller's transaction. Nothing here loops over rows in Python except the COPY
+stream and the rows with a reason to report.
 """
 
+import datetime as dt
 import io
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import NOT_PROVIDED
 
 from ..models import Customer, PurchaseTicket
 from .rows import (
-    R_AT,
-    R_CARD,
-    R_EMAIL,
-    R_IS_RETURN,
-    R_ITEMS,
-    R_LINE,
-    R_NUMBER,
-    R_PHONE,
-    R_RETURN_OF,
-    R_STAFF,
-    R_STORE,
-    R_TOTAL,
-    Row,
+    MAX_KEPT_ISSUES,
+    OLDEST,
     RowIssue,
+    RowParser,
+    _phone,
+    amount_normalise,
     conflict_issue,
+    email_value,
+    iso_datetime,
+    issue,
+    items_value,
     unknown_original_issue,
+    unknown_staff_warning,
 )
 
 CHUNK = 50_000
 
+# --- the per-row checks in SQL ------------------------------------------------------------------------
+# The values a POS writes (ASCII, ISO 8601 in its usual shape) are checked and converted by one SQL
+# statement over the raw staging table. Anything else (other scripts' digits, unusual ISO 8601 forms,
+# non-ASCII emails) and every phone number go to rows.py's Python helpers, once per distinct value, and
+# the statement reads their verdict from small lookup tables: both paths give the same answer and the
+# same message (rows.MESSAGES) as RowParser, which the ORM engine uses. tests/customers/test_import.py
+# runs both engines over a file of odd values and compares every message.
+_CTRL = "[" + "".join(chr(c) for c in range(1, 32)) + chr(127) + "]"
+"""A control character (NUL cannot reach PostgreSQL: the COPY stream writes it as \x01, also refused)."""
+_FAST_AT = (
+    "^[1-9][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[T ]([01][0-9]|2[0-3]):[0-5][0-9]"
+    "(:[0-5][0-9]([.][0-9]{1,6})?)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+"""ISO 8601 shapes the SQL reads itself (a subset of what datetime.fromisoformat reads, same meaning)."""
+_AMOUNT_SQL = "^[+-]?[0-9]{1,10}([.][0-9]{1,2})?$"
+_ITEMS_SQL = "^[0-9]{1,6}$"
+_CARD_SQL = "^[0-9A-Za-z]{1,20}$"
+_NOT_EMAIL = "@" + "".join(chr(c) for c in range(1, 33)) + chr(127) + ',;<>"\\'
+_EMAIL_SQL = f"^[^{_NOT_EMAIL}]{{1,64}}@[^{_NOT_EMAIL}]+[.][^{_NOT_EMAIL}.]{{2,}}$"
+"""rows._EMAIL for ASCII text (Python's \\s there also matches \\x1c-\\x1f)."""
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\x01"})
+_ERROR_COLUMNS = ("e_store", "e_ticket", "e_at", "e_total", "e_items", "e_card", "e_email", "e_phone", "e_return")
 
-def _esc(value: str) -> str:
-    # COPY text format: backslash, tab, newline and CR need escaping; the parser refuses control characters
-    # in ticket numbers and emails, so only the backslash can occur (in a ticket number).
-    return value.replace("\\", "\\\\") if "\\" in value else value
 
-
-def _copy_lines(rows: Iterable[Row]) -> Iterator[str]:
-    null = "\\N"
-    for r in rows:
-        staff = r[R_STAFF]
-        yield (
-            f"{r[R_LINE]}\t{r[R_STORE]}\t{_esc(r[R_NUMBER])}\t{r[R_AT].isoformat()}\t{r[R_TOTAL]}\t{r[R_ITEMS]}\t"
-            f"{r[R_CARD]}\t{_esc(r[R_EMAIL])}\t{r[R_PHONE]}\t{null if staff is None else staff}\t"
-            f"{_esc(r[R_RETURN_OF])}\t{'t' if r[R_IS_RETURN] else 'f'}\n"
-        )
+def _raw_lines(rows: Iterable[tuple[int, list[str]]], seen: Callable[[int], None]) -> Iterator[str]:
+    """COPY text lines: the line number, then the ten canonical columns as read (stripped) from the file."""
+    count = 0
+    for line, v in rows:
+        text = "\t".join(v)
+        if "\\" in text or "\n" in text or "\r" in text or "\x00" in text or text.count("\t") != 9:
+            text = "\t".join(x.translate(_ESCAPES) for x in v)
+        count += 1
+        if not count % 10_000:
+            seen(count)
+        yield f"{line}\t{text}\n"
+    seen(count)
 
 
 class _Stream(io.TextIOBase):
-    """A read()-able file over an iterator of lines, so COPY pulls rows as they are parsed."""
+    """A read()-able file over an iterator of lines, so COPY pulls rows as they are read."""
 
     def __init__(self, lines: Iterator[str]):
         self._lines = lines
@@ -76,6 +98,43 @@ class _Stream(io.TextIOBase):
             self.error = exc
             raise
         return "".join(parts)
+
+
+def _copy_in(cur, sql: str, lines: Iterator[str]) -> None:
+    raw = cur.cursor
+    stream = _Stream(lines)
+    try:
+        # The driver's own cursor bypasses Django's error translation: without this wrapper a
+        # connection lost mid-COPY raised psycopg2's OperationalError, which neither the batch's
+        # "back in the queue" handler nor the task's autoretry (django.db.OperationalError) caught.
+        with connection.wrap_database_errors:
+            if hasattr(raw, "copy_expert"):  # psycopg2
+                raw.copy_expert(sql, stream, size=1 << 16)
+            else:  # psycopg 3
+                with raw.copy(sql) as copy:
+                    while chunk := stream.read(1 << 16):
+                        copy.write(chunk)
+    except Exception:
+        # The driver wraps what the file raised mid-stream (ImportFileError: not UTF-8, malformed CSV)
+        # in a QueryCanceled; the caller needs the original, which says what is wrong with the file.
+        if stream.error is not None:
+            raise stream.error from None
+        raise
+
+
+def _copy_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_ESCAPES)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _copy_rows(cur, table: str, columns: str, rows: Iterable[tuple]) -> None:
+    lines = ("\t".join(_copy_value(v) for v in row) + "\n" for row in rows)
+    _copy_in(cur, f"COPY {table} ({columns}) FROM STDIN", lines)
 
 
 def _defaults(model, provided: set[str]) -> tuple[list[str], list]:
@@ -102,6 +161,8 @@ class PostgresEngine:
     def __init__(self):
         tag = uuid.uuid4().hex[:12]
         self.t = f"import_stage_{tag}"
+        self.raw = f"{self.t}_raw"
+        self.keys = f"{self.t}_keys"
         self.card, self.email, self.phone = f"{self.t}_card", f"{self.t}_email", f"{self.t}_phone"
         self.new = f"{self.t}_new"
         # New ticket and customer ids, kept in the database (not in Python: memory stays flat) for the
@@ -111,6 +172,8 @@ class PostgresEngine:
         self.customers_created = 0
         self.staged = 0
         self._out_made = False
+        self._repeats_made = False
+        self._unknown_staff: list[str] = []
 
     # -- staging ------------------------------------------------------------------------
     def _session_memory(self, cur) -> None:
@@ -129,56 +192,322 @@ class PostgresEngine:
             pass  # this session used temporary tables already: keep its setting
         cur.execute("SET LOCAL work_mem = '64MB'")
 
-    def stage(self, rows: Iterable[Row]) -> None:
-        t = self.t
+    def stage(self, rows: Iterable[tuple[int, list[str]]], parser: RowParser, progress: Callable[[int], None]) -> None:
+        """COPY the raw values of ``rows`` into staging, check and convert them in SQL (see above).
+
+        The verdicts land on ``parser`` exactly as if it had parsed every row itself: errors
+        (row-numbered, same words), warnings, counts, decimal mark, stores seen. Valid rows stay
+        in the typed staging table ``self.t`` for the checks across rows and the insert.
+        """
+        raw = self.raw
         with connection.cursor() as cur:
             self._session_memory(cur)
             cur.execute(
-                f"""CREATE TEMP TABLE {t} (
-                    line integer NOT NULL, store_id bigint NOT NULL, number text NOT NULL,
-                    purchased_at timestamptz NOT NULL, total numeric(12, 2) NOT NULL, items integer NOT NULL,
-                    card text NOT NULL, email text NOT NULL, phone text NOT NULL, served_by_id integer,
-                    return_of text NOT NULL, is_return boolean NOT NULL
-                ) ON COMMIT DROP"""
+                f"""CREATE TEMP TABLE {raw} (
+                    line integer NOT NULL, store text, ticket text, at text, total text, items text, card text,
+                    email text, phone text, staff text, return_of text) ON COMMIT DROP"""
             )
-            sql = (
-                f"COPY {t} (line, store_id, number, purchased_at, total, items, card, email, phone, "
-                "served_by_id, return_of, is_return) FROM STDIN"
+            _copy_in(
+                cur,
+                f"COPY {raw} (line, store, ticket, at, total, items, card, email, phone, staff, return_of) FROM STDIN",
+                _raw_lines(rows, progress),
             )
-            raw = cur.cursor
-            stream = _Stream(_copy_lines(rows))
-            try:
-                # The driver's own cursor bypasses Django's error translation: without this wrapper a
-                # connection lost mid-COPY raised psycopg2's OperationalError, which neither the batch's
-                # "back in the queue" handler nor the task's autoretry (django.db.OperationalError) caught.
-                with connection.wrap_database_errors:
-                    if hasattr(raw, "copy_expert"):  # psycopg2
-                        raw.copy_expert(sql, stream, size=1 << 16)
-                    else:  # psycopg 3
-                        with raw.copy(sql) as copy:
-                            while chunk := stream.read(1 << 16):
-                                copy.write(chunk)
-            except Exception:
-                # The driver wraps what the file raised mid-stream (ImportFileError: not UTF-8, malformed CSV)
-                # in a QueryCanceled; the caller needs the original, which says what is wrong with the file.
-                if stream.error is not None:
-                    raise stream.error from None
-                raise
-            cur.execute(f"ANALYZE {t}")
-            cur.execute(f"SELECT count(*) FROM {t}")
-            self.staged = cur.fetchone()[0]
+            self._lookups(cur, parser)
+            self._typed(cur, parser)
+
+    def _lookups(self, cur, parser: RowParser) -> None:
+        """Small tables for what Python decides, each value once: stores, staff, phones."""
+        t, raw = self.t, self.raw
+        # One pass: the few stores and staff names, and the distinct phone numbers with their store.
+        cur.execute(f"SELECT store, staff, phone FROM {raw} GROUP BY 1, 2, 3")
+        stores: dict[str, tuple] = {}
+        staff_ids = parser.staff_ids()
+        staff: dict[str, int] = {}
+        phones: dict[tuple[str, str], str | None] = {}
+        unknown_staff: set[str] = set()
+        while batch := cur.fetchmany(10_000):
+            for store_raw, staff_raw, phone_raw in batch:
+                store = stores.get(store_raw)
+                if store is None:
+                    code = store_raw.upper()
+                    info = parser.stores.get(code) if code else None
+                    error = "store_missing" if not code else "store_unknown" if info is None else None
+                    if info is not None and parser.allowed is not None and info.id not in parser.allowed:
+                        info, error = None, "store_forbidden"
+                    store = stores[store_raw] = (
+                        store_raw,
+                        info.id if info else None,
+                        str(info.tz) if info else None,
+                        info.country if info else None,
+                        error,
+                    )
+                if staff_raw and staff_raw in staff_ids:
+                    staff[staff_raw] = staff_ids[staff_raw]
+                elif staff_raw:
+                    unknown_staff.add(staff_raw)
+                if phone_raw and store[1] is not None and (phone_raw, store[3]) not in phones:
+                    phones[(phone_raw, store[3])] = _phone(phone_raw, store[3])
+        self._unknown_staff = sorted(unknown_staff)
+        cur.execute(
+            f"""CREATE TEMP TABLE {t}_st (raw text PRIMARY KEY, store_id bigint, tz text, country text, err text)
+                ON COMMIT DROP"""
+        )
+        _copy_rows(cur, f"{t}_st", "raw, store_id, tz, country, err", stores.values())
+        cur.execute(f"CREATE TEMP TABLE {t}_sf (raw text PRIMARY KEY, id integer) ON COMMIT DROP")
+        _copy_rows(cur, f"{t}_sf", "raw, id", staff.items())
+        cur.execute(
+            f"""CREATE TEMP TABLE {t}_ph (raw text, country text, e164 text, PRIMARY KEY (raw, country))
+                ON COMMIT DROP"""
+        )
+        _copy_rows(cur, f"{t}_ph", "raw, country, e164", ((p, c, e) for (p, c), e in phones.items()))
+        # Values the SQL leaves to Python (filled by _typed when it meets some).
+        cur.execute(
+            f"""CREATE TEMP TABLE {t}_odd (kind char(1), raw text, txt text, tstz timestamptz, n integer,
+                PRIMARY KEY (kind, raw)) ON COMMIT DROP"""
+        )
+        cur.execute(f"ANALYZE {t}_st, {t}_sf, {t}_ph")
+
+    def _typed_select(self, where: str) -> str:
+        """The typed row and the reasons (codes of rows.MESSAGES) of each raw row (``where``: which rows).
+
+        Each level reads the one below it; OFFSET 0 keeps a level from being merged into the next,
+        so every expression is computed once per row. No regular expressions on the hot path:
+        PostgreSQL's cost ~3-6 µs a row each; translate() and substr() a fraction of that.
+        """
+        t, raw = self.t, self.raw
+        digits = "0123456789"
+        return f"""
+            SELECT line, store_id, number, purchased_at, total, items, card, email, phone, served_by_id, return_of,
+                   (total < 0 OR return_of <> '') AS is_return, mark, staff_unknown, py,
+                   e_store, e_ticket, e_at, e_total, e_items, e_card, e_email, e_phone, e_return,
+                   num_nulls(e_store, e_ticket, e_at, e_total, e_items, e_card, e_email, e_phone, e_return) < 9
+                       AS bad
+            FROM (
+              SELECT v.*,
+                s_err AS e_store,
+                CASE WHEN number = '' THEN 'ticket_missing'
+                     WHEN length(number) > 64 OR number ~ %(ctrl)s THEN 'ticket_bad' END AS e_ticket,
+                CASE WHEN at = '' THEN 'at_missing' WHEN local_ts IS NULL AND aware IS NULL THEN 'at_bad'
+                     WHEN purchased_at > %(latest)s THEN 'at_future'
+                     WHEN purchased_at < %(oldest)s THEN 'at_old' END AS e_at,
+                CASE WHEN total_raw = '' THEN 'total_missing' WHEN total IS NULL THEN 'total_bad' END AS e_total,
+                CASE WHEN items IS NULL THEN 'items_bad' END AS e_items,
+                CASE WHEN card <> '' AND NOT (length(card) <= 20 AND translate(card, %(alnum)s, '') = '')
+                     THEN 'card_bad' END AS e_card,
+                CASE WHEN email_raw <> '' AND email IS NULL THEN 'email_bad' END AS e_email,
+                CASE WHEN phone_raw <> '' AND store_id IS NOT NULL AND phone IS NULL THEN 'phone_bad' END AS e_phone,
+                CASE WHEN return_of = '' THEN NULL
+                     WHEN length(return_of) > 64 OR return_of ~ %(ctrl)s THEN 'return_bad'
+                     WHEN return_of = number THEN 'return_self'
+                     WHEN total > 0 THEN 'return_positive' END AS e_return
+              FROM (
+                SELECT w.*,
+                       CASE WHEN w.phone_raw = '' OR w.store_id IS NULL THEN w.phone_raw
+                            ELSE (SELECT p.e164 FROM {t}_ph p WHERE p.raw = w.phone_raw AND p.country = w.country)
+                       END AS phone,
+                       CASE WHEN w.aware IS NOT NULL THEN w.aware
+                            WHEN w.local_ts IS NULL OR w.tz IS NULL THEN NULL
+                            -- PostgreSQL reads an ambiguous local time (the hour repeated when clocks go
+                            -- back) as the later instant; Python (fold=0), hence RowParser, as the earlier.
+                            -- Same offset three hours before: not ambiguous, PostgreSQL's answer stands.
+                            WHEN ((w.pg_at - interval '3 hours') AT TIME ZONE w.tz) = w.local_ts - interval '3 hours'
+                                THEN w.pg_at
+                            WHEN ((((w.local_ts - interval '3 hours') AT TIME ZONE w.tz) + interval '3 hours')
+                                  AT TIME ZONE w.tz) = w.local_ts
+                                 AND ((w.local_ts - interval '3 hours') AT TIME ZONE w.tz) + interval '3 hours'
+                                     < w.pg_at
+                                THEN ((w.local_ts - interval '3 hours') AT TIME ZONE w.tz) + interval '3 hours'
+                            ELSE w.pg_at
+                       END AS purchased_at
+                FROM (
+                  SELECT u.*, s.store_id, s.tz, s.country, s.err AS s_err, f.id AS served_by_id,
+                         CASE WHEN u.staff <> '' AND f.id IS NULL THEN u.staff END AS staff_unknown,
+                         u.local_ts AT TIME ZONE s.tz AS pg_at
+                  FROM (
+                    SELECT line, store, number, staff, return_of, at, total_raw, email_raw, phone_raw, card, mark,
+                           CASE WHEN at_fast IS NULL THEN (oa).txt::timestamp
+                                WHEN NOT at_aware THEN at_fast::timestamp END AS local_ts,
+                           CASE WHEN at_fast IS NULL THEN (oa).tstz
+                                WHEN at_aware THEN at_fast::timestamptz END AS aware,
+                           CASE WHEN NOT t_ascii THEN (ot).txt::numeric(12, 2)
+                                WHEN translate(b, '{digits}', '') = '' AND length(b) BETWEEN 1 AND 10
+                                    THEN b_signed::numeric(12, 2)
+                                WHEN translate(b, '{digits}', '') = '.' AND strpos(b, '.') BETWEEN 2 AND 11
+                                     AND length(b) - strpos(b, '.') BETWEEN 1 AND 2 THEN b_signed::numeric(12, 2)
+                           END AS total,
+                           CASE WHEN items_raw = '' THEN 1 WHEN NOT i_ascii THEN (oi).n
+                                WHEN length(items_raw) <= 6 AND translate(items_raw, '{digits}', '') = ''
+                                    THEN items_raw::integer END AS items,
+                           CASE WHEN email_raw = '' THEN '' WHEN NOT e_ascii THEN (oe).txt
+                                WHEN length(el) <= 254 AND ep BETWEEN 2 AND 65 AND strpos(substr(el, ep + 1), '@') = 0
+                                     AND length(translate(el, %(not_email)s, '')) = length(el)
+                                     AND er >= 3 AND length(el) - er + 1 - ep >= 2 THEN el END AS email,
+                           (at <> '' AND at_fast IS NULL AND oa IS NULL) OR (NOT t_ascii AND ot IS NULL)
+                               OR (NOT i_ascii AND oi IS NULL) OR (NOT e_ascii AND oe IS NULL) AS py
+                    FROM (
+                      SELECT l2.*,
+                             CASE WHEN left(na, 1) IN ('+', '-') THEN substr(na, 2) ELSE na END AS b, na AS b_signed,
+                             CASE WHEN at_fast IS NULL AND at <> ''
+                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'a' AND o.raw = at) END AS oa,
+                             CASE WHEN NOT t_ascii
+                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 't' AND o.raw = total_raw) END AS ot,
+                             CASE WHEN NOT i_ascii
+                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'i' AND o.raw = items_raw) END AS oi,
+                             CASE WHEN NOT e_ascii
+                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'e' AND o.raw = email_raw) END AS oe
+                      FROM (
+                        SELECT l1.*,
+                               CASE WHEN total_raw = '' THEN NULL WHEN pc = 0 THEN a
+                                    WHEN pp = 0 OR pc < pp THEN replace(replace(a, '.', ''), ',', '.')
+                                    ELSE replace(a, ',', '') END AS na,
+                               CASE WHEN total_raw = '' THEN 0 WHEN pc > 0 AND (pp = 0 OR pc < pp) THEN 1
+                                    WHEN pc > 0 OR pp > 0 THEN 2 ELSE 0 END AS mark,
+                               CASE WHEN s_at <> ALL (%(at_shapes)s) THEN NULL
+                                    WHEN left(at, 1) = '0' OR substr(at, 6, 2)::integer NOT BETWEEN 1 AND 12
+                                         OR substr(at, 9, 2)::integer NOT BETWEEN 1 AND 31
+                                         OR substr(at, 12, 2)::integer > 23 OR substr(at, 15, 2)::integer > 59
+                                         OR (substr(at, 17, 1) = ':' AND substr(at, 18, 2)::integer > 59)
+                                         OR (substr(s_at, length(s_at) - 5, 1) IN ('+', '-')
+                                             AND (substr(at, length(at) - 4, 2)::integer > 23
+                                                  OR right(at, 2)::integer > 59)) THEN NULL
+                                    WHEN substr(at, 9, 2)::integer <= 28 THEN at
+                                    WHEN extract(month FROM make_date(substr(at, 1, 4)::integer,
+                                                                     substr(at, 6, 2)::integer, 1)
+                                                            + (substr(at, 9, 2)::integer - 1))
+                                         = substr(at, 6, 2)::integer THEN at END AS at_fast,
+                               right(s_at, 1) = 'Z' OR substr(s_at, length(s_at) - 5, 1) IN ('+', '-') AS at_aware,
+                               strpos(el, '@') AS ep, strpos(reverse(el), '.') AS er
+                        FROM (
+                          SELECT line, store, ticket AS number, staff, return_of, at, total AS total_raw,
+                                 items AS items_raw, email AS email_raw, phone AS phone_raw,
+                                 replace(card, ' ', '') AS card, a,
+                                 strpos(reverse(a), ',') AS pc, strpos(reverse(a), '.') AS pp,
+                                 translate(at, '{digits} ', '9999999999T') AS s_at,
+                                 octet_length(a) = length(a) AS t_ascii,
+                                 octet_length(items) = length(items) AS i_ascii,
+                                 octet_length(email) = length(email) AS e_ascii,
+                                 lower(email COLLATE "C") AS el
+                          FROM (SELECT r.*, replace(replace(r.total, ' ', ''), %(nbsp)s, '') AS a
+                                FROM {raw} r {where} OFFSET 0) r0
+                          OFFSET 0
+                        ) l1
+                        OFFSET 0
+                      ) l2
+                      OFFSET 0
+                    ) l3
+                    OFFSET 0
+                  ) u
+                  LEFT JOIN {t}_st s ON s.raw = u.store
+                  LEFT JOIN {t}_sf f ON f.raw = u.staff
+                  OFFSET 0
+                ) w
+                OFFSET 0
+              ) v
+            ) x"""
+
+    def _typed_params(self, parser: RowParser) -> dict:
+        base = ["9999-99-99T99:99", "9999-99-99T99:99:99"] + [f"9999-99-99T99:99:99.{'9' * n}" for n in range(1, 7)]
+        return {
+            "ctrl": _CTRL,
+            "latest": parser.latest,
+            "oldest": OLDEST,
+            "alnum": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+            "not_email": _NOT_EMAIL.replace("@", ""),
+            "nbsp": "\u00a0",
+            "at_shapes": [b + z for b in base for z in ("", "Z", "+99:99", "-99:99")],
+        }
+
+    def _typed(self, cur, parser: RowParser) -> None:
+        """Build the typed staging table: in SQL for the usual values, in Python for the rare others."""
+        t, raw = self.t, self.raw
+        params = self._typed_params(parser)
+        cur.execute(f"CREATE TEMP TABLE {t} ON COMMIT DROP AS {self._typed_select('')}", params)
+        cur.execute(f"SELECT r.at, r.total, r.items, r.email FROM {raw} r JOIN {t} x ON x.line = r.line WHERE x.py")
+        odd: dict[tuple[str, str], tuple] = {}
+        nbsp = "\u00a0"
+        while batch := cur.fetchmany(10_000):
+            for at_raw, total_raw, items_raw, email_raw in batch:
+                if at_raw and ("a", at_raw) not in odd:
+                    at = iso_datetime(at_raw)
+                    naive = at is not None and at.tzinfo is None
+                    odd[("a", at_raw)] = (at.isoformat() if naive else None, at if not naive else None, None)
+                if not total_raw.replace(" ", "").replace(nbsp, "").isascii():
+                    odd[("t", total_raw)] = (amount_normalise(total_raw)[0], None, None)
+                if not items_raw.isascii():
+                    odd[("i", items_raw)] = (None, None, items_value(items_raw))
+                if not email_raw.isascii():
+                    odd[("e", email_raw)] = (email_value(email_raw), None, None)
+        if odd:
+            _copy_rows(cur, f"{t}_odd", "kind, raw, txt, tstz, n", (k + v for k, v in odd.items()))
+            cur.execute(f"ANALYZE {t}_odd")
+            cur.execute(f"CREATE TEMP TABLE {t}_redo ON COMMIT DROP AS SELECT line FROM {t} WHERE py")
+            cur.execute(f"DELETE FROM {t} WHERE py")
+            where = f"WHERE r.line IN (SELECT line FROM {t}_redo)"
+            cur.execute(f"INSERT INTO {t} {self._typed_select(where)}", params)
+        cur.execute(f"ANALYZE {t}")
+        self._verdicts(cur, parser)
+
+    def _verdicts(self, cur, parser: RowParser) -> None:
+        """Hand the reasons, warnings and counts to ``parser``; keep only the valid rows staged."""
+        t, raw = self.t, self.raw
+        cur.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE bad), count(*) FILTER (WHERE mark = 1),
+                       count(*) FILTER (WHERE mark = 2) FROM {t}"""
+        )
+        parser.rows_read, parser.rows_refused, parser.comma_decimals, parser.point_decimals = cur.fetchone()
+        if parser.rows_refused:
+            cols = ", ".join(f"x.{c}" for c in _ERROR_COLUMNS)
+            cur.execute(
+                f"""SELECT x.line, {cols}, r.store, r.at, r.total, r.items, s.country
+                    FROM {t} x JOIN {raw} r ON r.line = x.line LEFT JOIN {t}_st s ON s.raw = r.store
+                    WHERE x.bad ORDER BY x.line"""
+            )
+            n = len(_ERROR_COLUMNS)
+            quoted = {"e_store": n + 1, "e_at": n + 2, "e_total": n + 3, "e_items": n + 4}  # the value a reason shows
+            while batch := cur.fetchmany(10_000):
+                parser.add_errors(
+                    issue(code, row[0], row[quoted[column]] if column in quoted else "", row[-1] or "")
+                    for row in batch
+                    for column, code in zip(_ERROR_COLUMNS, row[1 : n + 1], strict=True)
+                    if code is not None
+                )
+        if self._unknown_staff:  # no active user of that name: a warning at its first valid row
+            cur.execute(
+                f"""SELECT staff_unknown, min(line) FROM {t} WHERE NOT bad AND staff_unknown IS NOT NULL
+                    GROUP BY 1 ORDER BY 2 LIMIT %s""",
+                [MAX_KEPT_ISSUES],
+            )
+            parser.warnings.extend(unknown_staff_warning(line, name) for name, line in cur.fetchall())
+        cur.execute(
+            f"""SELECT s.store_id FROM {t}_st s WHERE s.store_id IS NOT NULL
+                AND EXISTS (SELECT 1 FROM {t} x WHERE x.store_id = s.store_id AND NOT x.bad)"""
+        )
+        parser.store_ids.update(r[0] for r in cur.fetchall())
+        if parser.rows_refused:
+            cur.execute(f"DELETE FROM {t} WHERE bad")
+        self.staged = parser.rows_read - parser.rows_refused
 
     # -- checks across rows ---------------------------------------------------------------
+    def _repeats(self, cur) -> str:
+        """The ticket numbers the file has more than once, with their first line (one pass, kept for
+        drop_duplicates: dropping refused lines never removes the first of a group and keeps its twins)."""
+        if not self._repeats_made:
+            cur.execute(
+                f"""CREATE TEMP TABLE {self.t}_dup ON COMMIT DROP AS
+                    SELECT store_id, number, min(line) AS first_line FROM {self.t}
+                    GROUP BY store_id, number HAVING count(*) > 1"""
+            )
+            self._repeats_made = True
+        return f"{self.t}_dup"
+
     def conflicts(self) -> list[RowIssue]:
         """Later rows that repeat a ticket number of the same store with different content."""
         t = self.t
         with connection.cursor() as cur:
+            dup = self._repeats(cur)
             cur.execute(
-                f"""WITH dup AS (
-                        SELECT store_id, number, min(line) AS first_line FROM {t}
-                        GROUP BY store_id, number HAVING count(*) > 1)
-                    SELECT s.line, d.first_line, s.number FROM {t} s
-                    JOIN dup d ON d.store_id = s.store_id AND d.number = s.number
+                f"""SELECT s.line, d.first_line, s.number FROM {t} s
+                    JOIN {dup} d ON d.store_id = s.store_id AND d.number = s.number
                     JOIN {t} f ON f.line = d.first_line
                     WHERE s.line <> d.first_line
                       AND (s.purchased_at, s.total, s.items, s.card, s.email, s.phone, s.served_by_id, s.return_of)
@@ -214,10 +543,9 @@ class PostgresEngine:
         """Remove repeats within the file (keeping the first) and tickets the database already has."""
         t = self.t
         with connection.cursor() as cur:
+            dup = self._repeats(cur)
             cur.execute(
-                f"""DELETE FROM {t} s USING (
-                        SELECT store_id, number, min(line) AS first_line FROM {t}
-                        GROUP BY store_id, number HAVING count(*) > 1) d
+                f"""DELETE FROM {t} s USING {dup} d
                     WHERE s.store_id = d.store_id AND s.number = d.number AND s.line <> d.first_line"""
             )
             cur.execute(
@@ -229,17 +557,27 @@ class PostgresEngine:
     def customers_resolve(self) -> None:
         """Match each row's customer by card, then email, then phone; create the missing ones.
 
-        Three key maps (card, email, phone → customer id) are filled from existing
-        customers, then from new ones: first for cards nobody matched, then for
-        emails, then for phones. A row's customer is the first map that knows one
-        of its keys, so every row with the same card ends up with the same person.
+        The rows' distinct (card, email, phone) combinations are gathered once, with the first
+        line that has each (and that line's store): at a million rows they are a fifth as many,
+        and every pass below runs over them, not over the rows. Three key maps (card, email,
+        phone → customer id) are filled from existing customers, then from new ones: first for
+        cards nobody matched, then for emails, then for phones. A combination's customer is the
+        first map that knows one of its keys, so every row with the same card ends up with the
+        same person.
         """
-        t = self.t
+        t, keys = self.t, self.keys
         with connection.cursor() as cur:
+            # line * 2^31 + store_id: the first line and its store in one hashable minimum.
+            cur.execute(
+                f"""CREATE TEMP TABLE {keys} ON COMMIT DROP AS
+                    SELECT card, email, phone, min(line::bigint * 2147483648 + store_id) AS first
+                    FROM {t} WHERE card <> '' OR email <> '' OR phone <> '' GROUP BY card, email, phone"""
+            )
+            cur.execute(f"ANALYZE {keys}")
             for table, column in ((self.card, "card"), (self.email, "email"), (self.phone, "phone")):
                 cur.execute(
                     f"""CREATE TEMP TABLE {table} ON COMMIT DROP AS
-                        SELECT DISTINCT {column} AS key, NULL::bigint AS cid FROM {t} WHERE {column} <> ''"""
+                        SELECT DISTINCT {column} AS key, NULL::bigint AS cid FROM {keys} WHERE {column} <> ''"""
                 )
                 cur.execute(f"ALTER TABLE {table} ADD PRIMARY KEY (key)")
             cur.execute(f"UPDATE {self.card} m SET cid = c.id FROM customers_customer c WHERE c.card_number = m.key")
@@ -263,15 +601,14 @@ class PostgresEngine:
                         break
 
     def _unresolved(self) -> str:
-        t = self.t
-        return f"""{t} s
+        return f"""{self.keys} s
             LEFT JOIN {self.card} mc ON mc.key = s.card
             LEFT JOIN {self.email} me ON me.key = s.email
             LEFT JOIN {self.phone} mp ON mp.key = s.phone
             WHERE COALESCE(mc.cid, me.cid, mp.cid) IS NULL"""
 
     def _create_for(self, cur, kind: str) -> int:
-        """Create customers for unmatched rows whose strongest key is ``kind``; return how many."""
+        """Create customers for unmatched combinations whose strongest key is ``kind``; return how many."""
         condition = {
             "card": "s.card <> ''",
             "email": "s.card = '' AND s.email <> ''",
@@ -284,12 +621,13 @@ class PostgresEngine:
         extra_params = "".join(", %s" for _ in extra_vals)
         card_expr = "g.key" if kind == "card" else _random_card_sql()
         cur.execute(f"TRUNCATE {self.new}")
+        # Per key: the first non-empty email and phone (by line) and the first line's store.
         cur.execute(
             f"""WITH g AS (
                     SELECT {key} AS key,
-                           (array_agg(s.email ORDER BY s.line) FILTER (WHERE s.email <> ''))[1] AS email,
-                           (array_agg(s.phone ORDER BY s.line) FILTER (WHERE s.phone <> ''))[1] AS phone,
-                           (array_agg(s.store_id ORDER BY s.line))[1] AS store_id
+                           (array_agg(s.email ORDER BY s.first) FILTER (WHERE s.email <> ''))[1] AS email,
+                           (array_agg(s.phone ORDER BY s.first) FILTER (WHERE s.phone <> ''))[1] AS phone,
+                           min(s.first) - (min(s.first) / 2147483648) * 2147483648 AS store_id
                     FROM {self._unresolved()} AND {condition}
                     GROUP BY {key}),
                 ins AS (
@@ -350,28 +688,45 @@ class PostgresEngine:
         )
         with connection.cursor() as cur:
             self._out_table(cur)
-            cur.execute(
+            self._insert(
+                cur,
                 f"""WITH ins AS (
                         INSERT INTO customers_purchaseticket ({cols})
                         SELECT {select}, NULL{extra_params} FROM {t} s {keys}
                         WHERE s.return_of = ''
-                        ON CONFLICT (store_id, number) DO NOTHING RETURNING id)
+                        {{conflict}} RETURNING id)
                     INSERT INTO {self.out} (kind, id) SELECT 't', id FROM ins""",
                 extra_vals,
             )
-            cur.execute(
+            self._insert(
+                cur,
                 f"""WITH ins AS (
                         INSERT INTO customers_purchaseticket ({cols})
                         SELECT {select}, o.id{extra_params} FROM {t} s {keys}
                         JOIN customers_purchaseticket o
                           ON o.store_id = s.store_id AND o.number = s.return_of AND NOT o.is_return
                         WHERE s.return_of <> ''
-                        ON CONFLICT (store_id, number) DO NOTHING RETURNING id)
+                        {{conflict}} RETURNING id)
                     INSERT INTO {self.out} (kind, id) SELECT 't', id FROM ins""",
                 extra_vals,
             )
             cur.execute(f"SELECT count(*) FROM {self.out} WHERE kind = 't'")
             self.inserted = cur.fetchone()[0]
+
+    @staticmethod
+    def _insert(cur, sql: str, params: list) -> None:
+        """Run a ticket INSERT: plain first, ON CONFLICT DO NOTHING if another import got there first.
+
+        drop_duplicates() removed every ticket the database had; only a ticket committed since (an
+        API batch, an import running alongside) can still collide. A plain INSERT skips the
+        speculative insertion ON CONFLICT costs every row (an extra index probe and WAL record);
+        if it does collide, the savepoint undoes it and the careful form runs instead.
+        """
+        try:
+            with transaction.atomic():
+                cur.execute(sql.format(conflict=""), params)
+        except IntegrityError:
+            cur.execute(sql.format(conflict="ON CONFLICT (store_id, number) DO NOTHING"), params)
 
     # -- new ids, for the signals ------------------------------------------------------------------
     def _out_table(self, cur) -> None:

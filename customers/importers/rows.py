@@ -5,8 +5,10 @@ values. Only what one row can tell is checked here; rules that need other rows
 (a ticket twice with different content, a return of an unknown ticket) are
 checked set-based by the engines once every row is staged.
 
-The hot loop of a million-row import runs through :meth:`RowParser.parse`: it
-works on plain tuples and pre-compiled regexes and creates no Decimal.
+The ORM engine's rows run through :meth:`RowParser.parse` (plain tuples,
+pre-compiled regexes, no Decimal). The PostgreSQL engine checks rows in SQL
+with the same rules and the same words (MESSAGES), and calls the value
+helpers below for what its SQL leaves to Python.
 """
 
 import datetime as dt
@@ -74,6 +76,60 @@ class StoreInfo:
     country: str
 
 
+# -- the reasons, by code: one wording for the Python parser and the SQL checks (engine_pg) ---------------
+# code -> (column, message builder taking the raw value and the store's country)
+MESSAGES: dict[str, tuple[str, Callable[[str, str], str]]] = {
+    "store_missing": ("store", lambda v, c: _("The store code is missing.")),
+    "store_unknown": ("store", lambda v, c: _("Unknown store code “%(code)s”.") % {"code": v.upper()[:20]}),
+    "store_forbidden": (
+        "store",
+        lambda v, c: _("You may not import tickets for store %(code)s.") % {"code": v.upper()},
+    ),
+    "ticket_missing": ("ticket", lambda v, c: _("The ticket number is missing.")),
+    "ticket_bad": ("ticket", lambda v, c: _("A ticket number has at most 64 printable characters.")),
+    "at_missing": ("purchased_at", lambda v, c: _("The purchase date and time are missing.")),
+    "at_bad": (
+        "purchased_at",
+        lambda v, c: _("“%(value)s” is not an ISO 8601 date and time.") % {"value": v[:40]},
+    ),
+    "at_future": ("purchased_at", lambda v, c: _("The purchase is in the future; check the till's clock.")),
+    "at_old": ("purchased_at", lambda v, c: _("The purchase is before the year 2000; check the date.")),
+    "total_missing": ("total", lambda v, c: _("The total is missing.")),
+    "total_bad": (
+        "total",
+        lambda v, c: (
+            _("“%(value)s” is not an amount (use digits, one decimal mark and at most two decimals).")
+            % {"value": v[:40]}
+        ),
+    ),
+    "items_bad": ("items", lambda v, c: _("“%(value)s” is not a number of items.") % {"value": v[:20]}),
+    "card_bad": ("customer_card", lambda v, c: _("A card number has 1 to 20 letters or digits.")),
+    "email_bad": ("customer_email", lambda v, c: _("This is not an email address.")),
+    "phone_bad": (
+        "customer_phone",
+        lambda v, c: _("This is not a phone number we can read for %(country)s.") % {"country": c},
+    ),
+    "return_bad": ("return_of", lambda v, c: _("A ticket number has at most 64 printable characters.")),
+    "return_self": ("return_of", lambda v, c: _("A ticket cannot be the return of itself.")),
+    "return_positive": ("total", lambda v, c: _("A return's total must be negative (or zero).")),
+}
+
+
+def issue(code: str, line: int, value: str = "", country: str = "") -> RowIssue:
+    """The RowIssue for reason ``code`` (a key of MESSAGES) about ``value`` on ``line``."""
+    column, message = MESSAGES[code]
+    return RowIssue(line, column, message(value, country))
+
+
+def unknown_staff_warning(line: int, username: str) -> RowIssue:
+    return RowIssue(
+        line,
+        "staff",
+        _("No active user is called “%(name)s”; the tickets are imported without a server.") % {"name": username[:40]},
+        level="warning",
+    )
+
+
 @lru_cache(maxsize=65536)
 def _phone(raw: str, region: str) -> str | None:
     return phone_normalise(raw, region=region)
@@ -113,8 +169,8 @@ class RowParser:
             self.errors.append(RowIssue(line, column, message))
 
     def add_errors(self, issues: Iterable[RowIssue]) -> None:
-        for issue in issues:
-            self._error(issue.line, issue.column, issue.message)
+        for issue_ in issues:
+            self._error(issue_.line, issue_.column, issue_.message)
 
     @property
     def decimal_mark(self) -> str:
@@ -125,105 +181,84 @@ class RowParser:
         if user_id is None and username not in self._unknown_staff:
             self._unknown_staff.add(username)
             if len(self.warnings) < MAX_KEPT_ISSUES:
-                self.warnings.append(
-                    RowIssue(
-                        line,
-                        "staff",
-                        _("No active user is called “%(name)s”; the tickets are imported without a server.")
-                        % {"name": username[:40]},
-                        level="warning",
-                    )
-                )
+                self.warnings.append(unknown_staff_warning(line, username))
         return user_id
+
+    def staff_ids(self) -> dict[str, int]:
+        """Active users by username (what a row's ``staff`` must name)."""
+        return self._staff
 
     # -- one row ------------------------------------------------------------------------
     def parse(self, line: int, v: list[str]) -> Row | None:
         """The typed row for the values ``v`` (aligned with COLUMNS, stripped strings), or None if refused."""
         self.rows_read += 1
         before = self.error_count
-        err = self._error
+
+        def err(code: str, value: str = "", country: str = "") -> None:
+            column, message = MESSAGES[code]
+            self._error(line, column, message(value, country))
 
         # store
         store = None
         code = v[C_STORE].upper()
         if not code:
-            err(line, "store", _("The store code is missing."))
+            err("store_missing")
         else:
             store = self.stores.get(code)
             if store is None:
-                err(line, "store", _("Unknown store code “%(code)s”.") % {"code": code[:20]})
+                err("store_unknown", v[C_STORE])
             elif self.allowed is not None and store.id not in self.allowed:
-                err(line, "store", _("You may not import tickets for store %(code)s.") % {"code": code})
+                err("store_forbidden", v[C_STORE])
                 store = None
 
         # ticket number
         number = v[C_TICKET]
         if not number:
-            err(line, "ticket", _("The ticket number is missing."))
-        elif len(number) > 64 or _NUMBER_BAD.search(number):
-            err(line, "ticket", _("A ticket number has at most 64 printable characters."))
+            err("ticket_missing")
+        elif not ticket_number_ok(number):
+            err("ticket_bad")
 
         # purchased_at
         at = None
         raw_at = v[C_AT]
         if not raw_at:
-            err(line, "purchased_at", _("The purchase date and time are missing."))
+            err("at_missing")
         else:
-            try:
-                at = dt.datetime.fromisoformat(raw_at)
-            except ValueError:
-                err(line, "purchased_at", _("“%(value)s” is not an ISO 8601 date and time.") % {"value": raw_at[:40]})
+            at = iso_datetime(raw_at)
+            if at is None:
+                err("at_bad", raw_at)
             else:
                 if at.tzinfo is None:  # local time of the store (None: the store was refused already)
                     at = at.replace(tzinfo=store.tz) if store is not None else None
                 if at is not None:
                     if at > self.latest:
-                        err(line, "purchased_at", _("The purchase is in the future; check the till's clock."))
+                        err("at_future")
                         at = None
                     elif at < OLDEST:
-                        err(line, "purchased_at", _("The purchase is before the year 2000; check the date."))
+                        err("at_old")
                         at = None
 
         # total
         total = None
-        is_negative = False
         raw_total = v[C_TOTAL]
         if not raw_total:
-            err(line, "total", _("The total is missing."))
+            err("total_missing")
         else:
-            amount = raw_total
-            if " " in amount or "\u00a0" in amount:
-                amount = amount.replace(" ", "").replace("\u00a0", "")
-            comma, point = amount.rfind(","), amount.rfind(".")
-            if comma >= 0:
-                if comma > point:  # decimal comma; points (if any) group thousands
-                    amount = amount.replace(".", "").replace(",", ".")
-                    self.comma_decimals += 1
-                else:  # decimal point; commas group thousands
-                    amount = amount.replace(",", "")
-                    self.point_decimals += 1
-            elif point >= 0:
+            total, mark = amount_normalise(raw_total)
+            if mark == ",":
+                self.comma_decimals += 1
+            elif mark == ".":
                 self.point_decimals += 1
-            m = _AMOUNT.match(amount)
-            if m is None:
-                err(
-                    line,
-                    "total",
-                    _("“%(value)s” is not an amount (use digits, one decimal mark and at most two decimals).")
-                    % {"value": raw_total[:40]},
-                )
-            else:
-                total = amount
-                is_negative = m.group(1) == "-" and (m.group(2).strip("0") != "" or (m.group(3) or "").strip("0") != "")
+            if total is None:
+                err("total_bad", raw_total)
 
         # items
         items = 1
         raw_items = v[C_ITEMS]
         if raw_items:
-            if _ITEMS.match(raw_items):
-                items = int(raw_items)
-            else:
-                err(line, "items", _("“%(value)s” is not a number of items.") % {"value": raw_items[:20]})
+            items = items_value(raw_items)
+            if items is None:
+                err("items_bad", raw_items)
 
         # customer keys
         card = v[C_CARD]
@@ -231,38 +266,35 @@ class RowParser:
             if " " in card:
                 card = card.replace(" ", "")
             if not _CARD.match(card):
-                err(line, "customer_card", _("A card number has 1 to 20 letters or digits."))
+                err("card_bad")
         email = v[C_EMAIL]
         if email:
-            email = email.lower()
-            if len(email) > 254 or not _EMAIL.match(email):
-                err(line, "customer_email", _("This is not an email address."))
+            email = email_value(email)
+            if email is None:
+                err("email_bad")
         phone = v[C_PHONE]
         if phone and store is not None:
             normalised = _phone(phone, store.country)
             if normalised is None:
-                err(
-                    line,
-                    "customer_phone",
-                    _("This is not a phone number we can read for %(country)s.") % {"country": store.country},
-                )
+                err("phone_bad", phone, store.country)
             else:
                 phone = normalised
 
         # return
         return_of = v[C_RETURN_OF]
         if return_of:
-            if len(return_of) > 64 or _NUMBER_BAD.search(return_of):
-                err(line, "return_of", _("A ticket number has at most 64 printable characters."))
+            if not ticket_number_ok(return_of):
+                err("return_bad")
             elif return_of == number:
-                err(line, "return_of", _("A ticket cannot be the return of itself."))
+                err("return_self")
             elif total is not None and total[0] != "-" and not _is_zero(total):
-                err(line, "total", _("A return's total must be negative (or zero)."))
+                err("return_positive")
 
         if self.error_count != before:
             self.rows_refused += 1
             return None
 
+        is_negative = total[0] == "-" and not _is_zero(total)
         staff_id = self._staff_id(v[C_STAFF], line) if v[C_STAFF] else None
         self.store_ids.add(store.id)
         return (
@@ -299,6 +331,61 @@ class RowParser:
                 yield row
         if progress is not None:
             progress(count)
+
+
+# -- one value: shared with engine_pg, which sends the values its SQL does not handle here ---------------
+def ticket_number_ok(number: str) -> bool:
+    return len(number) <= 64 and not _NUMBER_BAD.search(number)
+
+
+def iso_datetime(raw: str) -> dt.datetime | None:
+    """``raw`` read as ISO 8601 (naive or aware), or None."""
+    try:
+        return dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+
+
+def amount_normalise(raw: str) -> tuple[str | None, str]:
+    """(the amount as ``[+-]digits[.dd]``, or None if it is not one; the decimal mark seen: ",", "." or "").
+
+    Either decimal mark is understood; the other one (and spaces) may group thousands.
+    """
+    amount = raw
+    if " " in amount or "\u00a0" in amount:
+        amount = amount.replace(" ", "").replace("\u00a0", "")
+    comma, point = amount.rfind(","), amount.rfind(".")
+    mark = ""
+    if comma >= 0:
+        if comma > point:  # decimal comma; points (if any) group thousands
+            amount = amount.replace(".", "").replace(",", ".")
+            mark = ","
+        else:  # decimal point; commas group thousands
+            amount = amount.replace(",", "")
+            mark = "."
+    elif point >= 0:
+        mark = "."
+    m = _AMOUNT.match(amount)
+    if m is None:
+        return None, mark
+    sign, whole, cents = m.group(1), m.group(2), m.group(3)
+    if not whole.isascii() or (cents and not cents.isascii()):  # other scripts' digits: write them as 0-9
+        whole = str(int(whole))
+        cents = "".join(str(int(d)) for d in cents) if cents else cents
+        amount = f"{sign}{whole}" + (f".{cents}" if cents else "")
+    return amount, mark
+
+
+def items_value(raw: str) -> int | None:
+    return int(raw) if _ITEMS.match(raw) else None
+
+
+def email_value(raw: str) -> str | None:
+    """``raw`` lower-cased if it looks like an email address, else None."""
+    email = raw.lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        return None
+    return email
 
 
 def _is_zero(amount: str) -> bool:

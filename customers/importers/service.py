@@ -3,8 +3,9 @@
 One function, :func:`tickets_import`, serves the CSV importer (web upload and
 CLI) and the REST API, so a row means the same everywhere:
 
-1. every row is parsed and validated on its own (rows.py) while it streams
-   into a staging area (COPY into a temporary table on PostgreSQL);
+1. every row is parsed and validated on its own: by rows.RowParser (ORM
+   engine), or on PostgreSQL by SQL over the raw values COPYed into a
+   temporary table (engine_pg; same rules, same messages);
 2. checks across rows run set-based: a ticket number repeated with different
    content, a return of a ticket that does not exist;
 3. any refused row and no ``skip_invalid`` → the transaction rolls back:
@@ -103,7 +104,7 @@ def tickets_import(
     outcome = ImportOutcome(engine=eng.name)
     try:
         with transaction.atomic():
-            eng.stage(parser.parse_all(rows, progress=lambda n: report("reading", n)))
+            eng.stage(rows, parser, lambda n: report("reading", n))
             outcome.rows = parser.rows_read
             report("checking", parser.rows_read)
             conflicts = eng.conflicts()

@@ -366,3 +366,127 @@ def test_a_big_import_hands_its_signals_to_tasks_each_id_once(
     assert [len(c) for c in seen_tickets] == [4, 4, 2]
     assert sorted(i for c in seen_tickets for i in c) == sorted(PurchaseTicket.objects.values_list("pk", flat=True))
     assert sorted(seen_customers) == sorted((pk, "import") for pk in Customer.objects.values_list("pk", flat=True))
+
+
+def test_both_engines_read_odd_values_alike_with_the_same_messages(store, staff, run_import):
+    """engine_pg checks rows in SQL (Python only for rare shapes and phones); rows.RowParser in Python.
+
+    Every value here is one where the two could drift: ISO 8601 shapes, impossible dates, local
+    times that happen twice when Berlin's clocks go back, amounts with spaces, NBSP and other
+    scripts' digits, emails with odd characters. Both engines must accept the same rows with the
+    same values, and refuse the others with the same line, column and words.
+    """
+    from customers.models import Store
+
+    Store.objects.create(code="BER", name="Berlin", time_zone="Europe/Berlin", currency="EUR", country="DE")
+    odd = [
+        ("purchased_at", "2026-10-01T10:00:00.5"),
+        ("purchased_at", "2026-10-01T10:00:00.1234567"),
+        ("purchased_at", "2026-10-01 10:00"),
+        ("purchased_at", "2026-10-01T10"),
+        ("purchased_at", "2026-10-01"),
+        ("purchased_at", "2026-10-01T10:00Z"),
+        ("purchased_at", "2026-10-01T10:00:00z"),
+        ("purchased_at", "2026-10-01T10:00:00+0500"),
+        ("purchased_at", "2026-10-01T10:00:00-03:30"),
+        ("purchased_at", "2026-10-01T10:00:00+05"),
+        ("purchased_at", "20261001T1000"),
+        ("purchased_at", "2026-W40-4"),
+        ("purchased_at", "2026-10-01T10:00:00,5"),
+        ("purchased_at", "2026-02-29T10:00"),
+        ("purchased_at", "2024-02-29T10:00"),
+        ("purchased_at", "2026-04-31T10:00"),
+        ("purchased_at", "2026-10-31T23:59:59"),
+        ("purchased_at", "2026-13-01T10:00"),
+        ("purchased_at", "2026-10-01T24:00"),
+        ("purchased_at", "2026-10-01T10:00:60"),
+        ("purchased_at", "1999-12-31T23:59:59+00:00"),
+        ("purchased_at", "2000-01-01T04:59:59"),
+        ("purchased_at", "2026-11-02T09:00:00Z"),
+        ("purchased_at", "2026-11-02T09:00:01Z"),
+        ("purchased_at", "٢٠٢٦-10-01T10:00"),
+        ("purchased_at", "soon"),
+        ("total", "1 234,50"),
+        ("total", "1\u00a0234,50"),
+        ("total", "1\u202f234,50"),
+        ("total", "1,234.5"),
+        ("total", "+12"),
+        ("total", "١٢٫٥"),
+        ("total", "١٢.٥"),
+        ("total", "12345678901"),
+        ("total", "1234567890.12"),
+        ("total", ".5"),
+        ("total", "5."),
+        ("total", "-0.00"),
+        ("items", "٣"),
+        ("items", "1234567"),
+        ("items", "+3"),
+        ("customer_email", "Jürgen@Example.TEST"),
+        ("customer_email", "a\x1cb@example.test"),
+        ("customer_email", "a b@example.test"),
+        ("customer_email", "x@example.c"),
+        ("customer_email", "ÀÉ@ÉXAMPLE.DE"),
+        ("customer_card", "20 0000 0000 01"),
+        ("customer_card", "ABC-1"),
+        ("customer_phone", "+49 30 1234567"),
+        ("customer_phone", "030 1234567"),
+        ("ticket", "tab\there"),
+        ("ticket", "back\\slash"),
+        ("staff", "ghost"),
+        ("staff", "ghost"),
+        ("store", "ber"),
+        ("store", "xyz"),
+    ]
+    rows = [dict(sale(f"O{i:03d}", store="BER"), **{column: value}) for i, (column, value) in enumerate(odd)]
+    # Berlin's clocks go back at 03:00 on 2026-10-25 (02:00-03:00 happens twice) and forward on 2026-03-29.
+    for i, at in enumerate(
+        ["2026-10-25T02:30:00", "2026-10-25T01:59:00", "2026-10-25T03:00:00", "2026-10-25T03:30:00",
+         "2026-03-29T02:30:00", "2026-03-29T03:30:00", "2026-03-29T01:30:00"]
+    ):  # fmt: skip
+        rows.append(sale(f"D{i}", store="BER", at=at))
+    rows.append(sale("M1", store="", total="x", items="y", customer_phone="12", return_of="M1", at="later"))
+    rows.append(sale("M2", store="BER", total="5", return_of="O001", customer_card="!", customer_email="@"))
+    rows.append(sale("M3", store="BER", customer_phone="12", total="-1", return_of="O000"))
+    data = csv_bytes(rows)
+
+    def snapshot():
+        return sorted(
+            PurchaseTicket.objects.values_list(
+                "store__code", "number", "purchased_at", "total", "items", "is_return", "customer__email",
+                "customer__phone", "customer__card_number",
+            )
+        )  # fmt: skip
+
+    _, pg = run_import(data, skip_invalid=True, engine="postgresql")
+    pg_state = snapshot()
+    PurchaseTicket.objects.filter(is_return=True).delete()
+    PurchaseTicket.objects.all().delete()
+    Customer.objects.all().delete()
+    _, orm = run_import(data, skip_invalid=True, engine="orm")
+    orm_state = snapshot()
+    issues = lambda o: [(e.line, e.column, e.message, e.level) for e in [*o.errors, *o.warnings]]  # noqa: E731
+    assert issues(pg) == issues(orm)
+    summary = lambda o: (o.rows, o.inserted, o.error_count, o.refused, o.decimal_mark, o.store_ids)  # noqa: E731
+    assert summary(pg) == summary(orm)
+    random_cards = lambda s: [r[:-1] + (r[-1] if not r[-1] or not r[-1].startswith("2") else "",) for r in s]  # noqa: E731
+    assert random_cards(pg_state) == random_cards(orm_state)
+    by_number = {r[1]: r for r in pg_state}
+    # The ambiguous 02:30 is the first one (summer time, UTC+2), as Python reads it; the skipped 02:30 is UTC+1.
+    assert by_number["D0"][2] == dt.datetime(2026, 10, 25, 0, 30, tzinfo=dt.UTC)
+    assert by_number["D4"][2] == dt.datetime(2026, 3, 29, 1, 30, tzinfo=dt.UTC)
+    assert pg.error_count > 20 and pg.inserted > 30
+
+
+def test_a_ticket_committed_after_the_duplicate_check_is_skipped_not_an_error(store, run_import, monkeypatch):
+    """The insert runs without ON CONFLICT (faster); a ticket another import or the API committed after
+    this import's duplicate check collides, and the insert is redone in its careful form."""
+    from customers.importers.engine_pg import PostgresEngine
+
+    TicketFactory(store=store, number="RACE-1", customer=None)
+    monkeypatch.setattr(PostgresEngine, "drop_duplicates", lambda self: None)  # as if RACE-1 came in just after
+    _, outcome = run_import(
+        csv_bytes([sale("RACE-1", total="99.00"), sale("NEW-1"), sale("R", total="-1", return_of="NEW-1")])
+    )
+    assert outcome.committed and (outcome.inserted, outcome.duplicates) == (2, 1)
+    assert PurchaseTicket.objects.get(number="RACE-1").total != Decimal("99.00")
+    assert PurchaseTicket.objects.get(number="R").original.number == "NEW-1"
