@@ -6,6 +6,7 @@ group, so ``kill_all`` is a real SIGKILL of the worker and every child it forked
 """
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -20,6 +21,11 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def queued_tasks(client, name: str, queue: str = "celery") -> int:
+    """How many messages for the task ``name`` wait in a Redis broker's queue (other tasks ignored)."""
+    return sum(json.loads(raw)["headers"]["task"] == name for raw in client.lrange(queue, 0, -1))
 
 
 def free_port() -> int:

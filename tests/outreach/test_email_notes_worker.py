@@ -12,7 +12,7 @@ from outreach.notes import notes_queue
 from outreach.notes_models import CampaignKind, ChannelPolicy, EmailState, Note
 from outreach.tasks_notes import note_email_send_task, notes_sweep_task
 from tests.conftest import AS_OF
-from tests.processes import Worker, wait_for
+from tests.processes import Worker, queued_tasks, wait_for
 
 from .notes_helpers import best, campaign, consenting
 
@@ -51,7 +51,7 @@ def test_worker_killed_mid_batch_of_500_emails_loses_and_duplicates_nothing(stor
         notes_queue(as_of=AS_OF)  # commits, then one wake-up per note goes to Redis
         ids = list(Note.objects.values_list("pk", flat=True))
         assert len(ids) == BATCH
-        assert broker.llen("celery") == BATCH
+        assert queued_tasks(broker, "outreach.note_email_send") == BATCH
 
         workers.append(Worker(tmp_path, broker=settings.CELERY_BROKER_URL, env=env))
         wait_for(lambda: not workers[0].alive(), 120, "the worker to be killed mid-send")

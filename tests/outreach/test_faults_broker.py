@@ -14,7 +14,7 @@ from outreach.notes import notes_queue
 from outreach.notes_models import CampaignKind, ChannelPolicy, EmailState, Note
 from outreach.tasks_notes import notes_sweep_task
 from tests.conftest import AS_OF
-from tests.processes import PrivateRedis, Worker, celery_broker, wait_for
+from tests.processes import PrivateRedis, Worker, celery_broker, queued_tasks, wait_for
 
 from .notes_helpers import best, campaign, consenting
 
@@ -44,7 +44,7 @@ def test_redis_restart_with_500_queued_emails_loses_nothing(store, staff, smtp_s
         notes_queue(as_of=AS_OF)  # commits, then one wake-up per note goes to the private Redis
         ids = set(Note.objects.values_list("pk", flat=True))
         assert len(ids) == BATCH
-        assert queue.llen("celery") == BATCH, "500 tasks queued, no worker running"
+        assert queued_tasks(queue, "outreach.note_email_send") == BATCH, "500 tasks queued, no worker running"
 
         private_redis.restart()
         assert queue.llen("celery") == 0, "the restart lost the queue"
@@ -54,7 +54,7 @@ def test_redis_restart_with_500_queued_emails_loses_nothing(store, staff, smtp_s
         assert notes_sweep_task(AS_OF.isoformat()) == 0, "within the lease nothing is re-queued"
         later = (AS_OF.replace(year=2100) + SENDING_LEASE).isoformat()
         assert notes_sweep_task(later) == BATCH
-        assert queue.llen("celery") == BATCH
+        assert queued_tasks(queue, "outreach.note_email_send") == BATCH
 
         env = {"EMAIL_URL": f"smtp://127.0.0.1:{port}", "SITE_URL": "https://crm.example.test"}
         worker = Worker(tmp_path, broker=private_redis.url, pool="prefork", concurrency=2, env=env)
