@@ -27,8 +27,10 @@ from itertools import islice
 from typing import Literal
 
 from django.conf import settings
+import segno
 from django.template.loader import render_to_string
 from django.utils import formats, translation
+from django.utils.safestring import mark_safe
 from pypdf import PdfWriter
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -63,6 +65,22 @@ class SheetNote:
     @property
     def has_incentive(self) -> bool:
         return bool(self.incentive or self.voucher_code)
+
+    @property
+    def return_qr(self) -> str:
+        """The return code as an inline SVG QR code (empty without a code); see :func:`return_code_qr_svg`."""
+        return return_code_qr_svg(self.return_code) if self.return_code else ""
+
+
+def return_code_qr_svg(code: str) -> str:
+    """An SVG QR code (version 1, error correction H) holding exactly ``code``, marked safe for templates.
+
+    It encodes the bare return code, not a URL: a till's scanner types what it reads into the till's
+    field (or into the counter screen's search box), and that field wants the code. One ``<path>``
+    with a viewBox and no size: the print CSS sizes it, and WeasyPrint draws it as vectors.
+    """
+    qr = segno.make_qr(code, error="h", boost_error=False)
+    return mark_safe(qr.svg_inline(border=2, omitsize=True, svgclass=None, lineclass=None))  # noqa: S308 (our SVG)
 
 
 @dataclass
@@ -113,6 +131,9 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
     fonts = FontConfiguration()
     stylesheet = CSS(filename=str(settings.BASE_DIR / "static" / "print" / f"{layout}.css"), font_config=fonts)
+    # Signature lines share the row equally, 3 % apart: set once per part, not per note (no flex).
+    signers = max(len(document.signers), 1)
+    signer_width = f"{(100 - 3 * (signers - 1)) / signers:.2f}"
     writer = PdfWriter()
     page_offset = 0
     section_start = 0
@@ -129,6 +150,7 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
                     "show_header": first_part,
                     "page_start": page_offset - section_start + 1,
                     "numbered_of_total": whole,
+                    "signer_width": signer_width,
                 },
             )
             rendered = HTML(string=html, base_url=str(settings.BASE_DIR)).render(
