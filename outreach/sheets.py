@@ -26,8 +26,8 @@ from datetime import date
 from itertools import islice
 from typing import Literal
 
-from django.conf import settings
 import segno
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.safestring import mark_safe
