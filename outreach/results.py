@@ -4,6 +4,11 @@ A contacted customer **came back** if they bought (a sale, not a return) within 
 after the note was posted or emailed (whichever came first). A holdout member came back if they
 bought within the same window after the day they were held out — the day they would have been
 contacted. Only notes actually posted or sent count as contacted; those still on someone's desk do not.
+
+Besides that 60-day rule, a return is **attributed** when the till (or the counter screen) recorded the
+note's return code on a sale (``PurchaseTicket.return_code``, see customers/attribution.py): the
+customer brought the note back. Attributed returns count notes with at least one such sale; attributed
+revenue sums those sales, whenever they happened (the code itself is the proof, no window).
 Set-based: one query per figure, however many notes.
 """
 
@@ -33,6 +38,8 @@ class CampaignResults:
     vouchers_redeemed: int
     revenue: Decimal  # from contacted customers who came back, within the window
     cost: Decimal  # cost per note × notes contacted
+    attributed_returned: int = 0  # notes whose return code a sale carries
+    attributed_revenue: Decimal = Decimal("0")  # the sales carrying the campaign's return codes
 
     @property
     def contacted_rate(self) -> float | None:
@@ -89,6 +96,15 @@ def campaign_results(campaign: Campaign, *, window_days: int = RETURN_WINDOW_DAY
     holdout = HoldoutMember.objects.filter(campaign=campaign)
     holdout_returned = holdout.annotate(came_back=Exists(_sales_within("held_at", window_days))).filter(came_back=True)
     vouchers = Note.objects.filter(campaign=campaign, voucher__isnull=False)
+    coded_sales = PurchaseTicket.objects.filter(is_return=False).exclude(return_code="")
+    attributed_returned = (
+        Note.objects.filter(campaign=campaign)
+        .filter(Exists(coded_sales.filter(return_code=OuterRef("return_code"))))
+        .count()
+    )
+    attributed_revenue = coded_sales.filter(
+        return_code__in=Note.objects.filter(campaign=campaign).values("return_code")
+    ).aggregate(s=Sum("total"))["s"] or Decimal("0")
     return CampaignResults(
         campaign_id=campaign.pk,
         window_days=window_days,
@@ -100,6 +116,8 @@ def campaign_results(campaign: Campaign, *, window_days: int = RETURN_WINDOW_DAY
         vouchers_redeemed=vouchers.filter(voucher__use__isnull=False).count(),
         revenue=revenue,
         cost=(campaign.cost_per_note * contacted_n).quantize(Decimal("0.01")),
+        attributed_returned=attributed_returned,
+        attributed_revenue=attributed_revenue,
     )
 
 

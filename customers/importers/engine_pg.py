@@ -23,6 +23,7 @@ from .rows import (
     R_LINE,
     R_NUMBER,
     R_PHONE,
+    R_RETURN_CODE,
     R_RETURN_OF,
     R_STAFF,
     R_STORE,
@@ -30,7 +31,9 @@ from .rows import (
     Row,
     RowIssue,
     conflict_issue,
+    foreign_return_code_issue,
     unknown_original_issue,
+    unknown_return_code_issue,
 )
 
 CHUNK = 50_000
@@ -48,8 +51,9 @@ def _copy_lines(rows: Iterable[Row]) -> Iterator[str]:
         staff = r[R_STAFF]
         yield (
             f"{r[R_LINE]}\t{r[R_STORE]}\t{_esc(r[R_NUMBER])}\t{r[R_AT].isoformat()}\t{r[R_TOTAL]}\t{r[R_ITEMS]}\t"
-            f"{r[R_CARD]}\t{_esc(r[R_EMAIL])}\t{r[R_PHONE]}\t{null if staff is None else staff}\t"
-            f"{_esc(r[R_RETURN_OF])}\t{'t' if r[R_IS_RETURN] else 'f'}\n"
+            f"{r[R_CARD]}	{_esc(r[R_EMAIL])}	{r[R_PHONE]}	{null if staff is None else staff}	"
+            f"{_esc(r[R_RETURN_OF])}	{'t' if r[R_IS_RETURN] else 'f'}	{r[R_RETURN_CODE]}
+"
         )
 
 
@@ -104,6 +108,7 @@ class PostgresEngine:
         self.t = f"import_stage_{tag}"
         self.card, self.email, self.phone = f"{self.t}_card", f"{self.t}_email", f"{self.t}_phone"
         self.new = f"{self.t}_new"
+        self.codes = f"{self.t}_codes"  # presented return code → the note's code and customer
         # New ticket and customer ids, kept in the database (not in Python: memory stays flat) for the
         # after-commit signals. A session temp table, so it outlives the commit; dropped by discard().
         self.out = f"{self.t}_out"
@@ -138,12 +143,12 @@ class PostgresEngine:
                     line integer NOT NULL, store_id bigint NOT NULL, number text NOT NULL,
                     purchased_at timestamptz NOT NULL, total numeric(12, 2) NOT NULL, items integer NOT NULL,
                     card text NOT NULL, email text NOT NULL, phone text NOT NULL, served_by_id integer,
-                    return_of text NOT NULL, is_return boolean NOT NULL
+                    return_of text NOT NULL, is_return boolean NOT NULL, return_code text NOT NULL
                 ) ON COMMIT DROP"""
             )
             sql = (
                 f"COPY {t} (line, store_id, number, purchased_at, total, items, card, email, phone, "
-                "served_by_id, return_of, is_return) FROM STDIN"
+                "served_by_id, return_of, is_return, return_code) FROM STDIN"
             )
             raw = cur.cursor
             stream = _Stream(_copy_lines(rows))
@@ -181,9 +186,11 @@ class PostgresEngine:
                     JOIN dup d ON d.store_id = s.store_id AND d.number = s.number
                     JOIN {t} f ON f.line = d.first_line
                     WHERE s.line <> d.first_line
-                      AND (s.purchased_at, s.total, s.items, s.card, s.email, s.phone, s.served_by_id, s.return_of)
+                      AND (s.purchased_at, s.total, s.items, s.card, s.email, s.phone, s.served_by_id, s.return_of,
+                           s.return_code)
                           IS DISTINCT FROM
-                          (f.purchased_at, f.total, f.items, f.card, f.email, f.phone, f.served_by_id, f.return_of)
+                          (f.purchased_at, f.total, f.items, f.card, f.email, f.phone, f.served_by_id, f.return_of,
+                           f.return_code)
                     ORDER BY s.line"""
             )
             return [conflict_issue(line, first, number) for line, first, number in cur.fetchall()]
@@ -202,6 +209,47 @@ class PostgresEngine:
                     ORDER BY s.line"""
             )
             return [unknown_original_issue(line, number) for line, number in cur.fetchall()]
+
+    def return_codes(self) -> set[str]:
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT return_code FROM {self.t} WHERE return_code <> ''")
+            return {code for (code,) in cur.fetchall()}
+
+    def unknown_return_codes(self, codes: dict) -> list[RowIssue]:
+        """Rows whose return code no note has; ``codes`` (the known ones) is kept in a temp table for the insert."""
+        t = self.t
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""CREATE TEMP TABLE {self.codes} (presented text PRIMARY KEY, code text NOT NULL, customer_id bigint)
+                    ON COMMIT DROP"""
+            )
+            if codes:
+                cur.executemany(
+                    f"INSERT INTO {self.codes} VALUES (%s, %s, %s)",
+                    [(presented, rc.code, rc.customer_id) for presented, rc in codes.items()],
+                )
+            cur.execute(
+                f"""SELECT s.line, s.return_code FROM {t} s
+                    WHERE s.return_code <> ''
+                      AND NOT EXISTS (SELECT 1 FROM {self.codes} k WHERE k.presented = s.return_code)
+                    ORDER BY s.line"""
+            )
+            return [unknown_return_code_issue(line, code) for line, code in cur.fetchall()]
+
+    def foreign_return_codes(self) -> list[RowIssue]:
+        """After customers_resolve: rows of a known customer carrying the code of another customer's note."""
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""SELECT s.line, s.return_code FROM {self.t} s
+                    JOIN {self.codes} k ON k.presented = s.return_code
+                    LEFT JOIN {self.card} mc ON mc.key = s.card
+                    LEFT JOIN {self.email} me ON me.key = s.email
+                    LEFT JOIN {self.phone} mp ON mp.key = s.phone
+                    WHERE COALESCE(mc.cid, me.cid, mp.cid) IS DISTINCT FROM k.customer_id
+                      AND COALESCE(mc.cid, me.cid, mp.cid) IS NOT NULL
+                    ORDER BY s.line"""
+            )
+            return [foreign_return_code_issue(line, code) for line, code in cur.fetchall()]
 
     def drop_lines(self, lines: list[int]) -> None:
         if not lines:
@@ -320,8 +368,11 @@ class PostgresEngine:
         return created
 
     # -- tickets --------------------------------------------------------------------------
-    def tickets_insert(self) -> None:
-        """Insert sales and plain returns, then returns linked to their original; keep the new ids."""
+    def tickets_insert(self, *, link_anonymous: bool) -> None:
+        """Insert sales and plain returns, then returns linked to their original; keep the new ids.
+
+        A row's return code is stored as its note's own code; with ``link_anonymous`` a row without any
+        customer key takes the note's customer (customers.attribution)."""
         t = self.t
         provided = {
             "store",
@@ -333,20 +384,25 @@ class PostgresEngine:
             "customer",
             "is_return",
             "original",
+            "return_code",
         }
         extra_cols, extra_vals = _defaults(PurchaseTicket, provided)
         extra_sql = "".join(f", {c}" for c in extra_cols)
         extra_params = "".join(", %s" for _ in extra_vals)
         cols = (
-            "store_id, number, purchased_at, total, items, served_by_id, customer_id, is_return, original_id"
-            + extra_sql
+            "store_id, number, purchased_at, total, items, served_by_id, customer_id, is_return, return_code, "
+            "original_id" + extra_sql
         )
         keys = f"""LEFT JOIN {self.card} mc ON mc.key = s.card
                    LEFT JOIN {self.email} me ON me.key = s.email
-                   LEFT JOIN {self.phone} mp ON mp.key = s.phone"""
+                   LEFT JOIN {self.phone} mp ON mp.key = s.phone
+                   LEFT JOIN {self.codes} k ON k.presented = s.return_code"""
+        anonymous = (
+            ", CASE WHEN s.card = '' AND s.email = '' AND s.phone = '' THEN k.customer_id END" if link_anonymous else ""
+        )
         select = (
             "s.store_id, s.number, s.purchased_at, s.total, s.items, s.served_by_id, "
-            "COALESCE(mc.cid, me.cid, mp.cid), s.is_return"
+            f"COALESCE(mc.cid, me.cid, mp.cid{anonymous}), s.is_return, COALESCE(k.code, '')"
         )
         with connection.cursor() as cur:
             self._out_table(cur)

@@ -18,6 +18,7 @@ from functools import lru_cache
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
+from ..attribution import return_code_is_well_formed, return_code_normalise
 from ..phones import phone_normalise
 
 COLUMNS = (
@@ -31,15 +32,31 @@ COLUMNS = (
     "customer_phone",
     "staff",
     "return_of",
+    "return_code",
 )
 REQUIRED = ("store", "ticket", "purchased_at", "total")
-(C_STORE, C_TICKET, C_AT, C_TOTAL, C_ITEMS, C_CARD, C_EMAIL, C_PHONE, C_STAFF, C_RETURN_OF) = range(len(COLUMNS))
+(C_STORE, C_TICKET, C_AT, C_TOTAL, C_ITEMS, C_CARD, C_EMAIL, C_PHONE, C_STAFF, C_RETURN_OF, C_RETURN_CODE) = range(
+    len(COLUMNS)
+)
 
 # A parsed row is a plain tuple (a million of them stream through here).
-(R_LINE, R_STORE, R_NUMBER, R_AT, R_TOTAL, R_ITEMS, R_CARD, R_EMAIL, R_PHONE, R_STAFF, R_RETURN_OF, R_IS_RETURN) = (
-    range(12)
-)
-# (line, store_id, number, purchased_at, total_str, items, card, email, phone, staff_id, return_of, is_return)
+(
+    R_LINE,
+    R_STORE,
+    R_NUMBER,
+    R_AT,
+    R_TOTAL,
+    R_ITEMS,
+    R_CARD,
+    R_EMAIL,
+    R_PHONE,
+    R_STAFF,
+    R_RETURN_OF,
+    R_IS_RETURN,
+    R_RETURN_CODE,
+) = range(13)
+# (line, store_id, number, purchased_at, total_str, items, card, email, phone, staff_id, return_of, is_return,
+#  return_code) — return_code as presented (normalised); the engines check it against the notes.
 Row = tuple
 
 MAX_KEPT_ISSUES = 100_000
@@ -259,6 +276,13 @@ class RowParser:
             elif total is not None and total[0] != "-" and not _is_zero(total):
                 err(line, "total", _("A return's total must be negative (or zero)."))
 
+        # return code (optional): its form here; whether a note has it, set-based in the engines
+        return_code = v[C_RETURN_CODE]
+        if return_code:
+            return_code = return_code_normalise(return_code)
+            if not return_code_is_well_formed(return_code):
+                err(line, "return_code", _("A return code has 4 to 16 letters or digits."))
+
         if self.error_count != before:
             self.rows_refused += 1
             return None
@@ -278,6 +302,7 @@ class RowParser:
             staff_id,
             return_of,
             is_negative or bool(return_of),
+            return_code,
         )
 
     def parse_all(
@@ -330,4 +355,14 @@ def unknown_original_issue(line: int, number: str) -> RowIssue:
         "return_of",
         _("No sale numbered %(number)s in this store, neither in this file nor already imported.")
         % {"number": number[:64]},
+    )
+
+
+def unknown_return_code_issue(line: int, code: str) -> RowIssue:
+    return RowIssue(line, "return_code", _("No note has the return code %(code)s.") % {"code": code[:16]})
+
+
+def foreign_return_code_issue(line: int, code: str) -> RowIssue:
+    return RowIssue(
+        line, "return_code", _("Return code %(code)s belongs to a note to another customer.") % {"code": code[:16]}
     )
