@@ -39,6 +39,9 @@ Layout = Literal["sheet", "cards", "labels"]
 LAYOUTS: tuple[Layout, ...] = ("sheet", "cards", "labels")
 CHUNK_NOTES = 50
 RTL_LANGUAGES = {"fa", "ar", "he", "ur"}
+# Width of a note's content box in static/print/<layout>.css: the page less its margins, the note's
+# border and padding (A4: 210 − 2 × 14 mm − 2 × 10.8 pt; A6 card: 148 − 2 × 9 mm).
+CONTENT_WIDTH_MM = {"sheet": 174.4, "cards": 130.0, "labels": 70.0}
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,9 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
     fonts = FontConfiguration()
     stylesheet = CSS(filename=str(settings.BASE_DIR / "static" / "print" / f"{layout}.css"), font_config=fonts)
-    # Signature lines share the row equally, 3 % apart: set once per part, not per note (no flex).
-    signers = max(len(document.signers), 1)
-    signer_width = f"{(100 - 3 * (signers - 1)) / signers:.2f}"
+    # The signature row is one line of text: names a tab stop apart, the stop = the row's width / signers.
+    signer_line = "\t".join(document.signers)
+    signer_tab = f"{CONTENT_WIDTH_MM[layout] / max(len(document.signers), 1):.2f}"
     writer = PdfWriter()
     page_offset = 0
     section_start = 0
@@ -150,7 +153,8 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
                     "show_header": first_part,
                     "page_start": page_offset - section_start + 1,
                     "numbered_of_total": whole,
-                    "signer_width": signer_width,
+                    "signer_line": signer_line,
+                    "signer_tab": signer_tab,
                 },
             )
             rendered = HTML(string=html, base_url=str(settings.BASE_DIR)).render(
