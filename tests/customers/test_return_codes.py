@@ -228,3 +228,8 @@ def test_staff_of_another_store_cannot_reach_the_customer_through_a_code(client,
     client.force_login(staff_of_other_store)
     response = client.get("/loyalty/redeem/", {"q": note.return_code})
     assert response.status_code == 200, "no redirect to a customer the user may not see"
+
+
+def test_the_openapi_description_documents_the_return_code(client):
+    schema = client.get("/api/schema/").content.decode()
+    assert "return_code" in schema and "RETURN_CODES_IDENTIFY_CUSTOMER" in schema
