@@ -4,9 +4,10 @@ Three layouts, one data shape:
 
 - ``sheet``: A4, one block per note (kind, tick boxes, recipient and address, why
   this person, personal context, suggested wording in the customer's language,
-  the incentive and return code for win-back only, "no coupon — just thanks" on
-  thank-you notes) and a signature line for every staff member of the store;
-- ``cards``: one A6 note card per note, to write from;
+  the incentive and return code — as text and as a QR code — for win-back only,
+  "no coupon — just thanks" on thank-you notes) and a signature line for every
+  staff member of the store;
+- ``cards``: one A6 note card per note, to write from (return code and QR too);
 - ``labels``: an A4 sheet of envelope address labels (3 × 8).
 
 Rendering is done in parts of ``CHUNK_NOTES`` notes, each written to PDF and
@@ -16,7 +17,9 @@ memory depends on the part size, not on how many notes are printed. A section
 longer sections keep a running "page X".
 
 Print CSS is lean on purpose: no CSS framework in PDFs (Bootstrap made
-WeasyPrint ~2.8× slower here).
+WeasyPrint ~2.8× slower here), and no flex, grid, table or float but the QR
+code: the tick boxes share the badge's line (justified) and the signature row
+is one line of text with tab stops over a repeated gradient (bench/notes.md).
 """
 
 import io
@@ -83,7 +86,7 @@ def return_code_qr_svg(code: str) -> str:
     with a viewBox and no size: the print CSS sizes it, and WeasyPrint draws it as vectors.
     """
     qr = segno.make_qr(code, error="h", boost_error=False)
-    return mark_safe(qr.svg_inline(border=2, omitsize=True, svgclass=None, lineclass=None))  # noqa: S308 (our SVG)
+    return mark_safe(qr.svg_inline(border=2, omitsize=True, svgclass=None, lineclass=None))  # nosec B308 B703 - segno SVG
 
 
 @dataclass
