@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0005_ticket_indexes_search_indexes'),
+        ('customers', '0006_store_calendar'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
