@@ -34,6 +34,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import formats, translation
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from pypdf import PdfWriter
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -139,6 +140,11 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
     stylesheet = CSS(filename=str(settings.BASE_DIR / "static" / "print" / f"{layout}.css"), font_config=fonts)
     # The signature row is one line of text: names a tab stop apart, the stop = the row's width / signers.
     signer_line = "\t".join(document.signers)
+    # The tick boxes sit at the right end of the badge's line by justification: the only breakable space
+    # must be the one before them, so the words' own spaces become narrow no-break spaces (U+202F is not
+    # stretched by justification; U+00A0 is).
+    with translation.override(document.language):
+        ticks = f"{gettext('written')}\u202f☐\u2003{gettext('posted')}\u202f☐".replace(" ", "\u202f")
     signer_tab = f"{CONTENT_WIDTH_MM[layout] / max(len(document.signers), 1):.2f}"
     writer = PdfWriter()
     page_offset = 0
@@ -157,6 +163,7 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
                     "page_start": page_offset - section_start + 1,
                     "numbered_of_total": whole,
                     "signer_line": signer_line,
+                    "ticks": ticks,
                     "signer_tab": signer_tab,
                 },
             )
