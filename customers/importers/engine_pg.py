@@ -51,9 +51,8 @@ def _copy_lines(rows: Iterable[Row]) -> Iterator[str]:
         staff = r[R_STAFF]
         yield (
             f"{r[R_LINE]}\t{r[R_STORE]}\t{_esc(r[R_NUMBER])}\t{r[R_AT].isoformat()}\t{r[R_TOTAL]}\t{r[R_ITEMS]}\t"
-            f"{r[R_CARD]}	{_esc(r[R_EMAIL])}	{r[R_PHONE]}	{null if staff is None else staff}	"
-            f"{_esc(r[R_RETURN_OF])}	{'t' if r[R_IS_RETURN] else 'f'}	{r[R_RETURN_CODE]}
-"
+            f"{r[R_CARD]}\t{_esc(r[R_EMAIL])}\t{r[R_PHONE]}\t{null if staff is None else staff}\t"
+            f"{_esc(r[R_RETURN_OF])}\t{'t' if r[R_IS_RETURN] else 'f'}\t{r[R_RETURN_CODE]}\n"
         )
 
 
