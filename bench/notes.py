@@ -176,6 +176,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--sheet-notes", type=int, default=1000)
     parser.add_argument("--reuse", action="store_true", help="Keep the existing data (skip the generator).")
+    parser.add_argument(
+        "--sheets-only", action="store_true", help="With --reuse and notes queued: only the rendering phases."
+    )
+    parser.add_argument("--skip-memory", action="store_true", help="Leave out the peak-RSS child processes.")
     parser.add_argument("--render-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.render_child:
@@ -192,7 +196,7 @@ def main() -> None:
 
     from customers.models import Customer
     from outreach.notes import notes_queue
-    from outreach.notes_models import HoldoutMember, Note, NoteChannel
+    from outreach.notes_models import HoldoutMember, Note
     from outreach.services import segments_refresh
 
     call_command("migrate", verbosity=0)
@@ -203,6 +207,9 @@ def main() -> None:
     import outreach.notes as notes_module
     from loyalty.models import Voucher
 
+    if args.sheets_only and Note.objects.exists():
+        sheets(args, results)
+        return
     wakeups: list[int] = []
     # Publishing an email wake-up is a broker round trip in production; without a broker it would
     # *send* the email inline and time the mail backend instead of the queue. Count them instead.
@@ -235,7 +242,13 @@ def main() -> None:
         flush=True,
     )
 
+    sheets(args, results)
+
+
+def sheets(args, results: dict) -> None:
+    """Render the busiest store's first ``--sheet-notes`` notes, the floors, and the memory of separate processes."""
     from customers.models import Store
+    from outreach.notes_models import Note, NoteChannel
 
     store = Store.objects.get(pk=_busiest_store())
     ids = list(
@@ -260,7 +273,7 @@ def main() -> None:
         ratio = results["task sheet (parts of 50) cpu"] / results[floor + " cpu"]
         print(f"  sheet / {floor}: {ratio:.2f} (cpu; target ≤ 2)", flush=True)
 
-    for n in (len(ids), 3 * len(ids)):
+    for n in () if args.skip_memory else (len(ids), 3 * len(ids)):
         out = subprocess.run(
             [sys.executable, __file__, "--render-child", str(n)], capture_output=True, text=True, check=True
         ).stdout.split()

@@ -290,6 +290,10 @@ CELERY_BEAT_SCHEDULE["outreach-segments-sweep"] = {"task": "outreach.segments_sw
 REGULARS_SWEEPERS.append("outreach.segments_sweep")
 # The mailto: half of List-Unsubscribe (RFC 8058 needs the https URL; some clients prefer mail).
 REGULARS_UNSUBSCRIBE_MAILTO = env.str("REGULARS_UNSUBSCRIBE_MAILTO", default="")
+# The chain's policy for a note's return code on an anonymous ticket: the note was addressed to the
+# customer by name, so by default the sale joins their history; off, only the campaign is credited
+# (customers/attribution.py).
+RETURN_CODES_IDENTIFY_CUSTOMER = env.bool("RETURN_CODES_IDENTIFY_CUSTOMER", default=True)
 # Segments: every night after the tills close, one run per scope (command: refresh_segments).
 CELERY_BEAT_SCHEDULE["outreach-segments-refresh"] = {
     "task": "outreach.segments_refresh_all",

@@ -82,6 +82,15 @@ class TicketInSerializer(serializers.Serializer):
     customer_phone = serializers.CharField(required=False, help_text="Local numbers use the store's country.")
     staff = serializers.CharField(required=False, help_text="Username of the person who served.")
     return_of = serializers.CharField(required=False, help_text="Ticket number of the sale this returns.")
+    return_code = serializers.CharField(
+        required=False,
+        help_text=(
+            "The return code printed (and as a QR code) on an outreach note, or the note's voucher code: the "
+            "sale is credited to the note. Refused if no note has it, or if the note was written to another "
+            "customer than the ticket's. On a ticket without card, email or phone it also links the sale to "
+            "the note's customer unless the chain turned that off (RETURN_CODES_IDENTIFY_CUSTOMER)."
+        ),
+    )
 
 
 class TicketResultSerializer(serializers.Serializer):

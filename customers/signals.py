@@ -41,3 +41,9 @@ customer_erased = Signal()  # kwargs: customer_id: int
 """Sent by ``customer_erase`` **inside** its transaction: receivers remove or anonymise
 the personal data they hold about ``customer_id`` (the customer row stays, emptied).
 A receiver that fails rolls the erasure back, so nothing is half-erased."""
+
+
+return_codes_lookup = Signal()  # kwargs: codes: frozenset[str] (normalised); see customers.attribution
+"""Sent **synchronously** (inside the caller's transaction) when the till or the counter presents return
+codes. A receiver answers ``{code: ReturnCode}`` for the codes it knows (outreach: its notes' return codes
+and their gift vouchers' codes); unknown codes are left out. Receivers only read."""

@@ -38,6 +38,13 @@ class VoucherUseForm(NonceForm):
     ticket_number = forms.CharField(label=_("Ticket number"), max_length=64, required=False)
 
 
+class ReturnCodeForm(forms.Form):
+    """A note's return code, typed or scanned from its QR code; with a ticket number it credits that sale."""
+
+    code = forms.CharField(label=_("Return code"), max_length=24)
+    ticket_number = forms.CharField(label=_("Ticket number"), max_length=64, required=False)
+
+
 class RewardForm(forms.ModelForm):
     class Meta:
         model = Reward

@@ -10,6 +10,7 @@ urlpatterns = [
     path("redeem/<int:customer_pk>/redeem/", views.redeem, name="redeem"),
     path("redeem/<int:customer_pk>/adjust/", views.adjust, name="adjust"),
     path("vouchers/use/", views.voucher_use, name="voucher_use"),
+    path("return-code/", views.return_code, name="return_code"),
     path("vouchers/<str:code>/", views.voucher_detail, name="voucher"),
     path("rewards/", views.reward_list, name="reward_list"),
     path("rewards/new/", views.reward_create, name="reward_create"),

@@ -5,18 +5,20 @@ Thin: check the role, fetch through a scoped selector, call one service.
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from customers import services_pos
 from customers.access import access_for, role_required, stores_for, stores_in_scope
+from customers.attribution import return_code_is_well_formed, return_code_normalise
 from customers.models import Role
 from customers.selectors import customer_get
 
 from . import analytics, selectors, services
-from .forms import AdjustForm, RedeemForm, RewardForm, RulesForm, TierForm, VoucherUseForm
+from .forms import AdjustForm, RedeemForm, ReturnCodeForm, RewardForm, RulesForm, TierForm, VoucherUseForm
 from .models import EntrySource, ProgramRules
 
 # --- The counter -------------------------------------------------------------------------
@@ -26,14 +28,63 @@ from .models import EntrySource, ProgramRules
 def counter(request: HttpRequest) -> HttpResponse:
     """Find a customer by card (a scan lands straight on their points) or by name."""
     query = request.GET.get("q", "").strip()
+    code = return_code_normalise(query)
+    if len(code) in (6, 10) and return_code_is_well_formed(code) and not code.isdigit():
+        # A note's return code (or its voucher's), typed or scanned from the note's QR code.
+        found = _return_code_customer(request, code)
+        if found is not None:
+            return found
     results = selectors.counter_search(user=request.user, stores=stores_in_scope(request), query=query)
     if query and query.isdigit() and len(results) == 1 and results[0].card_number == query:
         return redirect("loyalty:counter_customer", customer_pk=results[0].pk)
     return render(
         request,
         "loyalty/counter.html",
-        {"query": query, "results": results[:25], "use_form": VoucherUseForm()},
+        {"query": query, "results": results[:25], "use_form": VoucherUseForm(), "code_form": ReturnCodeForm()},
     )
+
+
+def _return_code_customer(request, code: str) -> HttpResponse | None:
+    """The counter page of the customer a note with ``code`` was written to (if the user may see them)."""
+    try:
+        found = services_pos.return_code_find(code=code)
+        customer = customer_get(user=request.user, pk=found.customer_id)
+    except (services_pos.ReturnCodeRefused, Http404):
+        return None
+    messages.info(request, _("Return code %(code)s: a note to this customer.") % {"code": found.code})
+    return redirect("loyalty:counter_customer", customer_pk=customer.pk)
+
+
+@require_POST
+@role_required(Role.STAFF)
+def return_code(request: HttpRequest) -> HttpResponse:
+    """Record a note's return code on a sale (or, without a ticket number, find the note's customer)."""
+    form = ReturnCodeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Type or scan the return code."))
+        return redirect("loyalty:counter")
+    code, number = form.cleaned_data["code"], form.cleaned_data["ticket_number"]
+    if not number:
+        found = _return_code_customer(request, code)
+        if found is None:
+            messages.error(request, _("No note has the return code %(code)s.") % {"code": return_code_normalise(code)})
+            return redirect("loyalty:counter")
+        return found
+    try:
+        ticket = services_pos.ticket_return_code_record(
+            stores=stores_for(request.user), number=number, code=code, by=request.user
+        )
+    except services_pos.ReturnCodeRefused as refusal:
+        messages.error(request, refusal.message)
+        return redirect("loyalty:counter")
+    messages.success(
+        request,
+        _("Return code %(code)s recorded on ticket %(number)s.")
+        % {"code": ticket.return_code, "number": ticket.number},
+    )
+    if ticket.customer_id is not None:
+        return redirect("loyalty:counter_customer", customer_pk=ticket.customer_id)
+    return redirect("loyalty:counter")
 
 
 def _counter_context(request, customer, **extra) -> dict:

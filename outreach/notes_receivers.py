@@ -1,4 +1,4 @@
-"""Notes reacting to the customer file: timeline entries, merges and erasures.
+"""Notes reacting to the customer file: timeline entries, merges, erasures and return codes at the till.
 
 Connected once from ``outreach.notes_models`` (imported when the app registry loads), so the
 customer file never imports outreach.
@@ -62,10 +62,29 @@ def notes_forget_customer(sender, customer_id: int, **kwargs) -> None:
     Note.objects.filter(customer_id=customer_id).update(why="", context="", wording="", subject="")
 
 
+def notes_answer_return_codes(sender, codes: frozenset[str], **kwargs) -> dict:
+    """``return_codes_lookup``: codes of our notes (or of their gift vouchers) → the note's code and customer."""
+    from customers.attribution import ReturnCode
+
+    from .notes_models import Note
+
+    found = {}
+    rows = Note.objects.filter(Q(return_code__in=codes) | Q(voucher__code__in=codes)).values_list(
+        "return_code", "customer_id", "voucher__code"
+    )
+    for return_code, customer_id, voucher_code in rows:
+        answer = ReturnCode(code=return_code, customer_id=customer_id)
+        for presented in (return_code, voucher_code):
+            if presented in codes:
+                found[presented] = answer
+    return found
+
+
 def connect() -> None:
-    from customers.signals import customer_erased, customers_merged
+    from customers.signals import customer_erased, customers_merged, return_codes_lookup
     from customers.timeline import register_timeline_source
 
     register_timeline_source(notes_timeline_source)
+    return_codes_lookup.connect(notes_answer_return_codes, dispatch_uid="outreach.notes_answer_return_codes")
     customers_merged.connect(notes_follow_merge, dispatch_uid="outreach.notes_follow_merge")
     customer_erased.connect(notes_forget_customer, dispatch_uid="outreach.notes_forget_customer")

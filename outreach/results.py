@@ -15,6 +15,12 @@ The lift is contacted rate − holdout rate; its 95 % confidence interval is the
 interval of a difference of two independent proportions,
 ``lift ± 1.96 × √(p₁(1 − p₁)/n₁ + p₀(1 − p₀)/n₀)``. It is shown only when both groups have at least
 one customer; with small groups it is wide, which is the point: it says when to wait for more data.
+
+Besides that 60-day rule, a return is **attributed** when the till (or the counter screen) recorded the
+note's return code on a sale (``PurchaseTicket.return_code``, see customers/attribution.py): the
+customer brought the note back. Attributed returns count notes with at least one such sale; attributed
+revenue sums those sales, whenever they happened (the code itself is the proof, no window). They are
+computed with the campaign's own figures (``campaign_results``: the campaign page), one query each.
 """
 
 from __future__ import annotations
@@ -69,6 +75,8 @@ class CampaignResults:
     name: str = ""
     kind: str = ""
     store_ids: tuple[int, ...] = field(default=())
+    attributed_returned: int = 0  # notes whose return code a sale carries
+    attributed_revenue: Decimal = Decimal("0")  # the sales carrying the campaign's return codes
 
     @property
     def contacted_rate(self) -> float | None:
@@ -127,6 +135,8 @@ class CampaignResults:
             vouchers_redeemed=self.vouchers_redeemed + other.vouchers_redeemed,
             revenue=self.revenue + other.revenue,
             cost=self.cost + other.cost,
+            attributed_returned=self.attributed_returned + other.attributed_returned,
+            attributed_revenue=self.attributed_revenue + other.attributed_revenue,
             store_ids=tuple(sorted(set(self.store_ids) | set(other.store_ids))),
         )
 
@@ -254,7 +264,15 @@ def campaign_results(
     for (_c, store_id), r in campaign_results_by_store(campaign_ids=[campaign.pk], window_days=window_days).items():
         if store_ids is None or store_id in store_ids:
             total = total + r
-    return total
+    notes = Note.objects.filter(campaign=campaign).exclude(return_code="")
+    if store_ids is not None:
+        notes = notes.filter(store_id__in=store_ids)
+    coded_sales = PurchaseTicket.objects.filter(is_return=False).exclude(return_code="")
+    attributed_returned = notes.filter(Exists(coded_sales.filter(return_code=OuterRef("return_code")))).count()
+    attributed_revenue = coded_sales.filter(return_code__in=notes.values("return_code")).aggregate(s=Sum("total"))[
+        "s"
+    ] or Decimal("0")
+    return replace(total, attributed_returned=attributed_returned, attributed_revenue=attributed_revenue)
 
 
 def campaign_results_refresh(*, now: dt.datetime, campaign_ids: list[int] | None = None) -> int:

@@ -4,9 +4,10 @@ Three layouts, one data shape:
 
 - ``sheet``: A4, one block per note (kind, tick boxes, recipient and address, why
   this person, personal context, suggested wording in the customer's language,
-  the incentive and return code for win-back only, "no coupon — just thanks" on
-  thank-you notes) and a signature line for every staff member of the store;
-- ``cards``: one A6 note card per note, to write from;
+  the incentive and return code — as text and as a QR code — for win-back only,
+  "no coupon — just thanks" on thank-you notes) and a signature line for every
+  staff member of the store;
+- ``cards``: one A6 note card per note, to write from (return code and QR too);
 - ``labels``: an A4 sheet of envelope address labels (3 × 8).
 
 Rendering is done in parts of ``CHUNK_NOTES`` notes, each written to PDF and
@@ -16,7 +17,9 @@ memory depends on the part size, not on how many notes are printed. A section
 longer sections keep a running "page X".
 
 Print CSS is lean on purpose: no CSS framework in PDFs (Bootstrap made
-WeasyPrint ~2.8× slower here).
+WeasyPrint ~2.8× slower here), and no flex, grid, table or float but the QR
+code: the tick boxes share the badge's line (justified) and the signature row
+is one line of text with tab stops over a repeated gradient (bench/notes.md).
 """
 
 import io
@@ -26,9 +29,12 @@ from datetime import date
 from itertools import islice
 from typing import Literal
 
+import segno
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import formats, translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from pypdf import PdfWriter
 from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
@@ -37,6 +43,9 @@ Layout = Literal["sheet", "cards", "labels"]
 LAYOUTS: tuple[Layout, ...] = ("sheet", "cards", "labels")
 CHUNK_NOTES = 50
 RTL_LANGUAGES = {"fa", "ar", "he", "ur"}
+# Width of a note's content box in static/print/<layout>.css: the page less its margins, the note's
+# border and padding (A4: 210 − 2 × 14 mm − 2 × 10.8 pt; A6 card: 148 − 2 × 9 mm).
+CONTENT_WIDTH_MM = {"sheet": 174.4, "cards": 130.0, "labels": 70.0}
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,22 @@ class SheetNote:
     @property
     def has_incentive(self) -> bool:
         return bool(self.incentive or self.voucher_code)
+
+    @property
+    def return_qr(self) -> str:
+        """The return code as an inline SVG QR code (empty without a code); see :func:`return_code_qr_svg`."""
+        return return_code_qr_svg(self.return_code) if self.return_code else ""
+
+
+def return_code_qr_svg(code: str) -> str:
+    """An SVG QR code (version 1, error correction H) holding exactly ``code``, marked safe for templates.
+
+    It encodes the bare return code, not a URL: a till's scanner types what it reads into the till's
+    field (or into the counter screen's search box), and that field wants the code. One ``<path>``
+    with a viewBox and no size: the print CSS sizes it, and WeasyPrint draws it as vectors.
+    """
+    qr = segno.make_qr(code, error="h", boost_error=False)
+    return mark_safe(qr.svg_inline(border=2, omitsize=True, svgclass=None, lineclass=None))  # nosec B308 B703 - segno SVG
 
 
 @dataclass
@@ -113,6 +138,14 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
         raise ValueError(f"Unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}.")
     fonts = FontConfiguration()
     stylesheet = CSS(filename=str(settings.BASE_DIR / "static" / "print" / f"{layout}.css"), font_config=fonts)
+    # The signature row is one line of text: names a tab stop apart, the stop = the row's width / signers.
+    signer_line = "\t".join(document.signers)
+    # The tick boxes sit at the right end of the badge's line by justification: the only breakable space
+    # must be the one before them, so the words' own spaces become narrow no-break spaces (U+202F is not
+    # stretched by justification; U+00A0 is).
+    with translation.override(document.language):
+        ticks = f"{gettext('written')}\u202f☐\u2003{gettext('posted')}\u202f☐".replace(" ", "\u202f")
+    signer_tab = f"{CONTENT_WIDTH_MM[layout] / max(len(document.signers), 1):.2f}"
     writer = PdfWriter()
     page_offset = 0
     section_start = 0
@@ -129,6 +162,9 @@ def sheet_render_pdf(*, document: SheetDocument, layout: Layout = "sheet", chunk
                     "show_header": first_part,
                     "page_start": page_offset - section_start + 1,
                     "numbered_of_total": whole,
+                    "signer_line": signer_line,
+                    "ticks": ticks,
+                    "signer_tab": signer_tab,
                 },
             )
             rendered = HTML(string=html, base_url=str(settings.BASE_DIR)).render(

@@ -14,7 +14,7 @@ DB_NAME=${DB_NAME:-regulars}
 REDIS_PORT=${REDIS_PORT:-6379}
 
 APT_PACKAGES="postgresql postgresql-contrib redis-server libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b
- fonts-dejavu-core fonts-noto-core chromium poppler-utils gettext python3-venv ca-certificates"
+ fonts-dejavu-core fonts-noto-core chromium poppler-utils zbar-tools gettext python3-venv ca-certificates"
 
 say() { printf '[ensure-services] %s\n' "$*" >&2; }
 is_root() { [ "$(id -u)" = "0" ]; }
@@ -25,6 +25,7 @@ ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v pdftotext >/dev/null 2>&1 || missing+=(poppler-utils)
+command -v zbarimg >/dev/null 2>&1 || missing+=(zbar-tools)  # decodes the task sheets' QR codes in tests
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 ldconfig -p 2>/dev/null | grep -q 'libpango-1.0.so' || missing+=(libpango-1.0-0)
 ldconfig -p 2>/dev/null | grep -q 'libpangoft2-1.0.so' || missing+=(libpangoft2-1.0-0)

@@ -23,6 +23,7 @@ from .rows import (
     R_LINE,
     R_NUMBER,
     R_PHONE,
+    R_RETURN_CODE,
     R_RETURN_OF,
     R_STAFF,
     R_STORE,
@@ -31,14 +32,26 @@ from .rows import (
     RowIssue,
     RowParser,
     conflict_issue,
+    foreign_return_code_issue,
     unknown_original_issue,
+    unknown_return_code_issue,
 )
 
 CHUNK = 1000
 
 
 def _content(r: Row) -> tuple:
-    return (r[R_AT], Decimal(r[R_TOTAL]), r[R_ITEMS], r[R_CARD], r[R_EMAIL], r[R_PHONE], r[R_STAFF], r[R_RETURN_OF])
+    return (
+        r[R_AT],
+        Decimal(r[R_TOTAL]),
+        r[R_ITEMS],
+        r[R_CARD],
+        r[R_EMAIL],
+        r[R_PHONE],
+        r[R_STAFF],
+        r[R_RETURN_OF],
+        r[R_RETURN_CODE],
+    )
 
 
 def _chunks(values: list, size: int = CHUNK):
@@ -71,6 +84,7 @@ class OrmEngine:
         self.ticket_ids = array("q")
         self.staged = 0
         self.maps: dict[str, dict[str, int | None]] = {}
+        self.codes: dict = {}  # presented return code → ReturnCode (customers.attribution)
 
     def stage(self, rows: Iterable[tuple[int, list[str]]], parser: RowParser, progress: Callable[[int], None]) -> None:
         """Parse and check every row in Python (rows.RowParser); keep the valid ones."""
@@ -98,6 +112,28 @@ class OrmEngine:
             for r in self.rows
             if r[R_RETURN_OF] and (r[R_STORE], r[R_RETURN_OF]) not in known
         ]
+
+    def return_codes(self) -> set[str]:
+        return {r[R_RETURN_CODE] for r in self.rows if r[R_RETURN_CODE]}
+
+    def unknown_return_codes(self, codes: dict) -> list[RowIssue]:
+        """Rows whose return code no note has (``codes``: the known ones, from customers.attribution)."""
+        self.codes = codes
+        return [
+            unknown_return_code_issue(r[R_LINE], r[R_RETURN_CODE])
+            for r in self.rows
+            if r[R_RETURN_CODE] and r[R_RETURN_CODE] not in codes
+        ]
+
+    def foreign_return_codes(self) -> list[RowIssue]:
+        """After customers_resolve: rows of a known customer carrying the code of another customer's note."""
+        issues = []
+        for r in self.rows:
+            if r[R_RETURN_CODE]:
+                customer_id = self._customer_of(r)
+                if customer_id is not None and customer_id != self.codes[r[R_RETURN_CODE]].customer_id:
+                    issues.append(foreign_return_code_issue(r[R_LINE], r[R_RETURN_CODE]))
+        return issues
 
     def drop_lines(self, lines: list[int]) -> None:
         if lines:
@@ -193,7 +229,11 @@ class OrmEngine:
                     self.maps[table][field] = c.pk
 
     # -- tickets ----------------------------------------------------------------------------
-    def _ticket(self, r: Row, original_id: int | None) -> PurchaseTicket:
+    def _ticket(self, r: Row, original_id: int | None, link_anonymous: bool) -> PurchaseTicket:
+        code = self.codes[r[R_RETURN_CODE]] if r[R_RETURN_CODE] else None
+        customer_id = self._customer_of(r)
+        if customer_id is None and code is not None and link_anonymous:
+            customer_id = code.customer_id
         return PurchaseTicket(
             store_id=r[R_STORE],
             number=r[R_NUMBER],
@@ -201,18 +241,19 @@ class OrmEngine:
             total=Decimal(r[R_TOTAL]),
             items=r[R_ITEMS],
             served_by_id=r[R_STAFF],
-            customer_id=self._customer_of(r),
+            customer_id=customer_id,
             is_return=r[R_IS_RETURN],
             original_id=original_id,
+            return_code=code.code if code is not None else "",
         )
 
-    def tickets_insert(self) -> None:
-        plain = [self._ticket(r, None) for r in self.rows if not r[R_RETURN_OF]]
+    def tickets_insert(self, *, link_anonymous: bool) -> None:
+        plain = [self._ticket(r, None, link_anonymous) for r in self.rows if not r[R_RETURN_OF]]
         for chunk in _chunks(plain):
             PurchaseTicket.objects.bulk_create(chunk)
         linked_rows = [r for r in self.rows if r[R_RETURN_OF]]
         originals = _existing_tickets({(r[R_STORE], r[R_RETURN_OF]) for r in linked_rows}, sales_only=True)
-        linked = [self._ticket(r, originals[(r[R_STORE], r[R_RETURN_OF])]) for r in linked_rows]
+        linked = [self._ticket(r, originals[(r[R_STORE], r[R_RETURN_OF])], link_anonymous) for r in linked_rows]
         for chunk in _chunks(linked):
             PurchaseTicket.objects.bulk_create(chunk)
         self.ticket_ids.extend(sorted(t.pk for t in plain + linked))

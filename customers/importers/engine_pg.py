@@ -20,6 +20,7 @@ from django.db.models import NOT_PROVIDED
 
 from ..models import Customer, PurchaseTicket
 from .rows import (
+    COLUMNS,
     MAX_KEPT_ISSUES,
     OLDEST,
     RowIssue,
@@ -28,10 +29,13 @@ from .rows import (
     amount_normalise,
     conflict_issue,
     email_value,
+    foreign_return_code_issue,
     iso_datetime,
     issue,
     items_value,
+    return_code_value,
     unknown_original_issue,
+    unknown_return_code_issue,
     unknown_staff_warning,
 )
 
@@ -58,15 +62,30 @@ _NOT_EMAIL = "@" + "".join(chr(c) for c in range(1, 33)) + chr(127) + ',;<>"\\'
 _EMAIL_SQL = f"^[^{_NOT_EMAIL}]{{1,64}}@[^{_NOT_EMAIL}]+[.][^{_NOT_EMAIL}.]{{2,}}$"
 """rows._EMAIL for ASCII text (Python's \\s there also matches \\x1c-\\x1f)."""
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\x01"})
-_ERROR_COLUMNS = ("e_store", "e_ticket", "e_at", "e_total", "e_items", "e_card", "e_email", "e_phone", "e_return")
+_ERROR_COLUMNS = (
+    "e_store",
+    "e_ticket",
+    "e_at",
+    "e_total",
+    "e_items",
+    "e_card",
+    "e_email",
+    "e_phone",
+    "e_return",
+    "e_code",
+)
+_RAW_COLUMNS = "store, ticket, at, total, items, card, email, phone, staff, return_of, return_code"
+"""The raw staging table's value columns, in rows.COLUMNS order."""
+_CODE_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def _raw_lines(rows: Iterable[tuple[int, list[str]]], seen: Callable[[int], None]) -> Iterator[str]:
-    """COPY text lines: the line number, then the ten canonical columns as read (stripped) from the file."""
+    """COPY text lines: the line number, then the canonical columns (rows.COLUMNS) as read (stripped) from the file."""
     count = 0
+    tabs = len(COLUMNS) - 1
     for line, v in rows:
         text = "\t".join(v)
-        if "\\" in text or "\n" in text or "\r" in text or "\x00" in text or text.count("\t") != 9:
+        if "\\" in text or "\n" in text or "\r" in text or "\x00" in text or text.count("\t") != tabs:
             text = "\t".join(x.translate(_ESCAPES) for x in v)
         count += 1
         if not count % 10_000:
@@ -165,6 +184,7 @@ class PostgresEngine:
         self.keys = f"{self.t}_keys"
         self.card, self.email, self.phone = f"{self.t}_card", f"{self.t}_email", f"{self.t}_phone"
         self.new = f"{self.t}_new"
+        self.codes = f"{self.t}_codes"  # presented return code → the note's code and customer
         # New ticket and customer ids, kept in the database (not in Python: memory stays flat) for the
         # after-commit signals. A session temp table, so it outlives the commit; dropped by discard().
         self.out = f"{self.t}_out"
@@ -205,11 +225,11 @@ class PostgresEngine:
             cur.execute(
                 f"""CREATE TEMP TABLE {raw} (
                     line integer NOT NULL, store text, ticket text, at text, total text, items text, card text,
-                    email text, phone text, staff text, return_of text) ON COMMIT DROP"""
+                    email text, phone text, staff text, return_of text, return_code text) ON COMMIT DROP"""
             )
             _copy_in(
                 cur,
-                f"COPY {raw} (line, store, ticket, at, total, items, card, email, phone, staff, return_of) FROM STDIN",
+                f"COPY {raw} (line, {_RAW_COLUMNS}) FROM STDIN",
                 _raw_lines(rows, progress),
             )
             self._lookups(cur, parser)
@@ -278,10 +298,11 @@ class PostgresEngine:
         digits = "0123456789"
         return f"""
             SELECT line, store_id, number, purchased_at, total, items, card, email, phone, served_by_id, return_of,
-                   (total < 0 OR return_of <> '') AS is_return, mark, staff_unknown, py,
-                   e_store, e_ticket, e_at, e_total, e_items, e_card, e_email, e_phone, e_return,
-                   num_nulls(e_store, e_ticket, e_at, e_total, e_items, e_card, e_email, e_phone, e_return) < 9
-                       AS bad
+                   (total < 0 OR return_of <> '') AS is_return, COALESCE(return_code, '') AS return_code, mark,
+                   staff_unknown, py,
+                   e_store, e_ticket, e_at, e_total, e_items, e_card, e_email, e_phone, e_return, e_code,
+                   num_nulls(e_store, e_ticket, e_at, e_total, e_items, e_card, e_email, e_phone, e_return, e_code)
+                       < 10 AS bad
             FROM (
               SELECT v.*,
                 s_err AS e_store,
@@ -299,7 +320,8 @@ class PostgresEngine:
                 CASE WHEN return_of = '' THEN NULL
                      WHEN length(return_of) > 64 OR return_of ~ %(ctrl)s THEN 'return_bad'
                      WHEN return_of = number THEN 'return_self'
-                     WHEN total > 0 THEN 'return_positive' END AS e_return
+                     WHEN total > 0 THEN 'return_positive' END AS e_return,
+                CASE WHEN code_raw <> '' AND return_code IS NULL THEN 'code_bad' END AS e_code
               FROM (
                 SELECT w.*,
                        CASE WHEN w.phone_raw = '' OR w.store_id IS NULL THEN w.phone_raw
@@ -325,6 +347,10 @@ class PostgresEngine:
                          u.local_ts AT TIME ZONE s.tz AS pg_at
                   FROM (
                     SELECT line, store, number, staff, return_of, at, total_raw, email_raw, phone_raw, card, mark,
+                           code_raw,
+                           CASE WHEN code_raw = '' THEN '' WHEN NOT c_ascii THEN (oc).txt
+                                WHEN length(cn) BETWEEN 4 AND 16 AND translate(cn, %(code_chars)s, '') = ''
+                                    THEN cn END AS return_code,
                            CASE WHEN at_fast IS NULL THEN (oa).txt::timestamp
                                 WHEN NOT at_aware THEN at_fast::timestamp END AS local_ts,
                            CASE WHEN at_fast IS NULL THEN (oa).tstz
@@ -343,7 +369,8 @@ class PostgresEngine:
                                      AND length(translate(el, %(not_email)s, '')) = length(el)
                                      AND er >= 3 AND length(el) - er + 1 - ep >= 2 THEN el END AS email,
                            (at <> '' AND at_fast IS NULL AND oa IS NULL) OR (NOT t_ascii AND ot IS NULL)
-                               OR (NOT i_ascii AND oi IS NULL) OR (NOT e_ascii AND oe IS NULL) AS py
+                               OR (NOT i_ascii AND oi IS NULL) OR (NOT e_ascii AND oe IS NULL)
+                               OR (NOT c_ascii AND oc IS NULL) AS py
                     FROM (
                       SELECT l2.*,
                              CASE WHEN left(na, 1) IN ('+', '-') THEN substr(na, 2) ELSE na END AS b, na AS b_signed,
@@ -354,7 +381,9 @@ class PostgresEngine:
                              CASE WHEN NOT i_ascii
                                   THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'i' AND o.raw = items_raw) END AS oi,
                              CASE WHEN NOT e_ascii
-                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'e' AND o.raw = email_raw) END AS oe
+                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'e' AND o.raw = email_raw) END AS oe,
+                             CASE WHEN NOT c_ascii
+                                  THEN (SELECT o FROM {t}_odd o WHERE o.kind = 'c' AND o.raw = code_raw) END AS oc
                       FROM (
                         SELECT l1.*,
                                CASE WHEN total_raw = '' THEN NULL WHEN pc = 0 THEN a
@@ -379,7 +408,9 @@ class PostgresEngine:
                                strpos(el, '@') AS ep, strpos(reverse(el), '.') AS er
                         FROM (
                           SELECT line, store, ticket AS number, staff, return_of, at, total AS total_raw,
-                                 items AS items_raw, email AS email_raw, phone AS phone_raw,
+                                 items AS items_raw, email AS email_raw, phone AS phone_raw, return_code AS code_raw,
+                                 upper(replace(replace(return_code, ' ', ''), '-', '') COLLATE "C") AS cn,
+                                 octet_length(return_code) = length(return_code) AS c_ascii,
                                  replace(card, ' ', '') AS card, a,
                                  strpos(reverse(a), ',') AS pc, strpos(reverse(a), '.') AS pp,
                                  translate(at, '{digits} ', '9999999999T') AS s_at,
@@ -414,6 +445,7 @@ class PostgresEngine:
             "alnum": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
             "not_email": _NOT_EMAIL.replace("@", ""),
             "nbsp": "\u00a0",
+            "code_chars": _CODE_CHARS,
             "at_shapes": [b + z for b in base for z in ("", "Z", "+99:99", "-99:99")],
         }
 
@@ -422,11 +454,14 @@ class PostgresEngine:
         t, raw = self.t, self.raw
         params = self._typed_params(parser)
         cur.execute(f"CREATE TEMP TABLE {t} ON COMMIT DROP AS {self._typed_select('')}", params)
-        cur.execute(f"SELECT r.at, r.total, r.items, r.email FROM {raw} r JOIN {t} x ON x.line = r.line WHERE x.py")
+        cur.execute(
+            f"""SELECT r.at, r.total, r.items, r.email, r.return_code FROM {raw} r JOIN {t} x ON x.line = r.line
+                WHERE x.py"""
+        )
         odd: dict[tuple[str, str], tuple] = {}
         nbsp = "\u00a0"
         while batch := cur.fetchmany(10_000):
-            for at_raw, total_raw, items_raw, email_raw in batch:
+            for at_raw, total_raw, items_raw, email_raw, code_raw in batch:
                 if at_raw and ("a", at_raw) not in odd:
                     at = iso_datetime(at_raw)
                     naive = at is not None and at.tzinfo is None
@@ -437,6 +472,8 @@ class PostgresEngine:
                     odd[("i", items_raw)] = (None, None, items_value(items_raw))
                 if not email_raw.isascii():
                     odd[("e", email_raw)] = (email_value(email_raw), None, None)
+                if not code_raw.isascii():
+                    odd[("c", code_raw)] = (return_code_value(code_raw), None, None)
         if odd:
             _copy_rows(cur, f"{t}_odd", "kind, raw, txt, tstz, n", (k + v for k, v in odd.items()))
             cur.execute(f"ANALYZE {t}_odd")
@@ -510,9 +547,11 @@ class PostgresEngine:
                     JOIN {dup} d ON d.store_id = s.store_id AND d.number = s.number
                     JOIN {t} f ON f.line = d.first_line
                     WHERE s.line <> d.first_line
-                      AND (s.purchased_at, s.total, s.items, s.card, s.email, s.phone, s.served_by_id, s.return_of)
+                      AND (s.purchased_at, s.total, s.items, s.card, s.email, s.phone, s.served_by_id, s.return_of,
+                           s.return_code)
                           IS DISTINCT FROM
-                          (f.purchased_at, f.total, f.items, f.card, f.email, f.phone, f.served_by_id, f.return_of)
+                          (f.purchased_at, f.total, f.items, f.card, f.email, f.phone, f.served_by_id, f.return_of,
+                           f.return_code)
                     ORDER BY s.line"""
             )
             return [conflict_issue(line, first, number) for line, first, number in cur.fetchall()]
@@ -531,6 +570,50 @@ class PostgresEngine:
                     ORDER BY s.line"""
             )
             return [unknown_original_issue(line, number) for line, number in cur.fetchall()]
+
+    def return_codes(self) -> set[str]:
+        """The distinct return codes the staged rows present (normalised)."""
+        with connection.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT return_code FROM {self.t} WHERE return_code <> ''")
+            return {code for (code,) in cur.fetchall()}
+
+    def unknown_return_codes(self, codes: dict) -> list[RowIssue]:
+        """Rows whose return code no note has; ``codes`` (the known ones) is kept in a temp table for the insert."""
+        t = self.t
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""CREATE TEMP TABLE {self.codes} (presented text PRIMARY KEY, code text NOT NULL, customer_id bigint)
+                    ON COMMIT DROP"""
+            )
+            if codes:
+                _copy_rows(
+                    cur,
+                    self.codes,
+                    "presented, code, customer_id",
+                    ((presented, rc.code, rc.customer_id) for presented, rc in codes.items()),
+                )
+            cur.execute(
+                f"""SELECT s.line, s.return_code FROM {t} s
+                    WHERE s.return_code <> ''
+                      AND NOT EXISTS (SELECT 1 FROM {self.codes} k WHERE k.presented = s.return_code)
+                    ORDER BY s.line"""
+            )
+            return [unknown_return_code_issue(line, code) for line, code in cur.fetchall()]
+
+    def foreign_return_codes(self) -> list[RowIssue]:
+        """After customers_resolve: rows of a known customer carrying the code of another customer's note."""
+        with connection.cursor() as cur:
+            cur.execute(
+                f"""SELECT s.line, s.return_code FROM {self.t} s
+                    JOIN {self.codes} k ON k.presented = s.return_code
+                    LEFT JOIN {self.card} mc ON mc.key = s.card
+                    LEFT JOIN {self.email} me ON me.key = s.email
+                    LEFT JOIN {self.phone} mp ON mp.key = s.phone
+                    WHERE COALESCE(mc.cid, me.cid, mp.cid) IS DISTINCT FROM k.customer_id
+                      AND COALESCE(mc.cid, me.cid, mp.cid) IS NOT NULL
+                    ORDER BY s.line"""
+            )
+            return [foreign_return_code_issue(line, code) for line, code in cur.fetchall()]
 
     def drop_lines(self, lines: list[int]) -> None:
         if not lines:
@@ -658,8 +741,11 @@ class PostgresEngine:
         return created
 
     # -- tickets --------------------------------------------------------------------------
-    def tickets_insert(self) -> None:
-        """Insert sales and plain returns, then returns linked to their original; keep the new ids."""
+    def tickets_insert(self, *, link_anonymous: bool) -> None:
+        """Insert sales and plain returns, then returns linked to their original; keep the new ids.
+
+        A row's return code is stored as its note's own code; with ``link_anonymous`` a row without any
+        customer key takes the note's customer (customers.attribution)."""
         t = self.t
         provided = {
             "store",
@@ -671,20 +757,25 @@ class PostgresEngine:
             "customer",
             "is_return",
             "original",
+            "return_code",
         }
         extra_cols, extra_vals = _defaults(PurchaseTicket, provided)
         extra_sql = "".join(f", {c}" for c in extra_cols)
         extra_params = "".join(", %s" for _ in extra_vals)
         cols = (
-            "store_id, number, purchased_at, total, items, served_by_id, customer_id, is_return, original_id"
-            + extra_sql
+            "store_id, number, purchased_at, total, items, served_by_id, customer_id, is_return, return_code, "
+            "original_id" + extra_sql
         )
         keys = f"""LEFT JOIN {self.card} mc ON mc.key = s.card
                    LEFT JOIN {self.email} me ON me.key = s.email
-                   LEFT JOIN {self.phone} mp ON mp.key = s.phone"""
+                   LEFT JOIN {self.phone} mp ON mp.key = s.phone
+                   LEFT JOIN {self.codes} k ON k.presented = s.return_code"""
+        anonymous = (
+            ", CASE WHEN s.card = '' AND s.email = '' AND s.phone = '' THEN k.customer_id END" if link_anonymous else ""
+        )
         select = (
             "s.store_id, s.number, s.purchased_at, s.total, s.items, s.served_by_id, "
-            "COALESCE(mc.cid, me.cid, mp.cid), s.is_return"
+            f"COALESCE(mc.cid, me.cid, mp.cid{anonymous}), s.is_return, COALESCE(k.code, '')"
         )
         with connection.cursor() as cur:
             self._out_table(cur)

@@ -20,6 +20,7 @@ from functools import lru_cache
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
+from ..attribution import return_code_is_well_formed, return_code_normalise
 from ..phones import phone_normalise
 
 COLUMNS = (
@@ -33,15 +34,31 @@ COLUMNS = (
     "customer_phone",
     "staff",
     "return_of",
+    "return_code",
 )
 REQUIRED = ("store", "ticket", "purchased_at", "total")
-(C_STORE, C_TICKET, C_AT, C_TOTAL, C_ITEMS, C_CARD, C_EMAIL, C_PHONE, C_STAFF, C_RETURN_OF) = range(len(COLUMNS))
+(C_STORE, C_TICKET, C_AT, C_TOTAL, C_ITEMS, C_CARD, C_EMAIL, C_PHONE, C_STAFF, C_RETURN_OF, C_RETURN_CODE) = range(
+    len(COLUMNS)
+)
 
 # A parsed row is a plain tuple (a million of them stream through here).
-(R_LINE, R_STORE, R_NUMBER, R_AT, R_TOTAL, R_ITEMS, R_CARD, R_EMAIL, R_PHONE, R_STAFF, R_RETURN_OF, R_IS_RETURN) = (
-    range(12)
-)
-# (line, store_id, number, purchased_at, total_str, items, card, email, phone, staff_id, return_of, is_return)
+(
+    R_LINE,
+    R_STORE,
+    R_NUMBER,
+    R_AT,
+    R_TOTAL,
+    R_ITEMS,
+    R_CARD,
+    R_EMAIL,
+    R_PHONE,
+    R_STAFF,
+    R_RETURN_OF,
+    R_IS_RETURN,
+    R_RETURN_CODE,
+) = range(13)
+# (line, store_id, number, purchased_at, total_str, items, card, email, phone, staff_id, return_of, is_return,
+#  return_code) — return_code as presented (normalised); the engines check it against the notes.
 Row = tuple
 
 MAX_KEPT_ISSUES = 100_000
@@ -112,6 +129,7 @@ MESSAGES: dict[str, tuple[str, Callable[[str, str], str]]] = {
     "return_bad": ("return_of", lambda v, c: _("A ticket number has at most 64 printable characters.")),
     "return_self": ("return_of", lambda v, c: _("A ticket cannot be the return of itself.")),
     "return_positive": ("total", lambda v, c: _("A return's total must be negative (or zero).")),
+    "code_bad": ("return_code", lambda v, c: _("A return code has 4 to 16 letters or digits.")),
 }
 
 
@@ -290,6 +308,13 @@ class RowParser:
             elif total is not None and total[0] != "-" and not _is_zero(total):
                 err("return_positive")
 
+        # return code (optional): its form here; whether a note has it, set-based in the engines
+        return_code = v[C_RETURN_CODE]
+        if return_code:
+            return_code = return_code_normalise(return_code)
+            if not return_code_is_well_formed(return_code):
+                err("code_bad")
+
         if self.error_count != before:
             self.rows_refused += 1
             return None
@@ -310,6 +335,7 @@ class RowParser:
             staff_id,
             return_of,
             is_negative or bool(return_of),
+            return_code,
         )
 
     def parse_all(
@@ -334,6 +360,12 @@ class RowParser:
 
 
 # -- one value: shared with engine_pg, which sends the values its SQL does not handle here ---------------
+def return_code_value(raw: str) -> str | None:
+    """The normalised return code of ``raw`` (not empty), or None if it is not well formed."""
+    code = return_code_normalise(raw)
+    return code if return_code_is_well_formed(code) else None
+
+
 def ticket_number_ok(number: str) -> bool:
     return len(number) <= 64 and not _NUMBER_BAD.search(number)
 
@@ -417,4 +449,14 @@ def unknown_original_issue(line: int, number: str) -> RowIssue:
         "return_of",
         _("No sale numbered %(number)s in this store, neither in this file nor already imported.")
         % {"number": number[:64]},
+    )
+
+
+def unknown_return_code_issue(line: int, code: str) -> RowIssue:
+    return RowIssue(line, "return_code", _("No note has the return code %(code)s.") % {"code": code[:16]})
+
+
+def foreign_return_code_issue(line: int, code: str) -> RowIssue:
+    return RowIssue(
+        line, "return_code", _("Return code %(code)s belongs to a note to another customer.") % {"code": code[:16]}
     )

@@ -7,7 +7,8 @@ CLI) and the REST API, so a row means the same everywhere:
    engine), or on PostgreSQL by SQL over the raw values COPYed into a
    temporary table (engine_pg; same rules, same messages);
 2. checks across rows run set-based: a ticket number repeated with different
-   content, a return of a ticket that does not exist;
+   content, a return of a ticket that does not exist, a return code no note has
+   (or, once customers are matched, another customer's: customers/attribution.py);
 3. any refused row and no ``skip_invalid`` → the transaction rolls back:
    nothing is committed, every reason is reported;
 4. otherwise duplicates (within the file, or already imported) are dropped,
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 
+from ..attribution import anonymous_tickets_join_customer, return_codes_resolve
 from ..importers_tasks import tickets_announce_task
 from ..signals import send_customer_created, send_tickets_created
 from .engine_orm import OrmEngine
@@ -63,6 +65,15 @@ class ImportOutcome:
 
 class _Rollback(Exception):
     pass
+
+
+def _record(outcome: ImportOutcome, parser: RowParser, refused_across_rows: int) -> None:
+    outcome.errors = sorted(parser.errors, key=lambda i: (i.line, i.column))
+    outcome.warnings = parser.warnings
+    outcome.error_count = parser.error_count
+    outcome.decimal_mark = parser.decimal_mark
+    outcome.store_ids = parser.store_ids
+    outcome.refused = parser.rows_refused + refused_across_rows
 
 
 def engine_for(name: str | None = None):
@@ -111,22 +122,33 @@ def tickets_import(
             eng.drop_lines([i.line for i in conflicts])
             orphans = eng.unknown_originals()
             eng.drop_lines([i.line for i in orphans])
+            presented = eng.return_codes()
+            bad_codes = eng.unknown_return_codes(return_codes_resolve(codes=presented))
+            eng.drop_lines([i.line for i in bad_codes])
             parser.add_errors(conflicts)
             parser.add_errors(orphans)
-            outcome.errors = sorted(parser.errors, key=lambda i: (i.line, i.column))
-            outcome.warnings = parser.warnings
-            outcome.error_count = parser.error_count
-            outcome.decimal_mark = parser.decimal_mark
-            outcome.store_ids = parser.store_ids
-            outcome.refused = parser.rows_refused + len(conflicts) + len(orphans)
-            if parser.error_count and not (skip_invalid or dry_run):
+            parser.add_errors(bad_codes)
+            refused = len(conflicts) + len(orphans) + len(bad_codes)
+            _record(outcome, parser, refused)
+            refusing = parser.error_count and not (skip_invalid or dry_run)
+            if refusing and not presented:
                 raise _Rollback
-            valid = eng.staged - len(conflicts) - len(orphans)
             report("customers", parser.rows_read)
             eng.drop_duplicates()
             eng.customers_resolve()
+            # A return code must be the ticket's own customer's (customers.attribution): known only once
+            # customers are matched, so a refused file with codes goes this far to report every reason.
+            foreign = eng.foreign_return_codes() if presented else []
+            if foreign:
+                eng.drop_lines([i.line for i in foreign])
+                parser.add_errors(foreign)
+                refused += len(foreign)
+                _record(outcome, parser, refused)
+            if parser.error_count and not (skip_invalid or dry_run):
+                raise _Rollback
+            valid = eng.staged - refused
             report("inserting", parser.rows_read)
-            eng.tickets_insert()
+            eng.tickets_insert(link_anonymous=anonymous_tickets_join_customer())
             outcome.inserted = eng.inserted
             outcome.duplicates = valid - outcome.inserted
             outcome.customers_created = eng.customers_created

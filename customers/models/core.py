@@ -371,6 +371,11 @@ class PurchaseTicket(models.Model):
         verbose_name=_("original ticket"),
         db_index=False,
     )
+    # The return code of the outreach note that brought the customer back (a note's own code, also
+    # when the till sent the note's voucher code): the link from a sale to the note, by the note's
+    # unique code (the customer file never imports outreach). Empty for ordinary sales. A database
+    # default, so bulk COPY loaders that predate the column keep working.
+    return_code = models.CharField(_("return code"), max_length=16, blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_default=models.functions.Now())
 
     objects = TicketQuerySet.as_manager()
@@ -398,6 +403,8 @@ class PurchaseTicket(models.Model):
             # Only returns have an original (~2 % of rows): a partial index serves the reverse
             # look-up and the PROTECT check without an entry per sale.
             models.Index(fields=["original"], condition=Q(original__isnull=False), name="ticket_original_idx"),
+            # Few sales carry a return code: campaign results look them up by code.
+            models.Index(fields=["return_code"], condition=~Q(return_code=""), name="ticket_return_code_idx"),
         ]
 
     def __str__(self) -> str:

@@ -377,6 +377,7 @@ LOYALTY_MATRIX: dict[str, Case] = {
     ),
     "loyalty:adjust": Case(Role.MANAGER, kwargs=lambda w: {"customer_pk": w["customer"].pk}, scoped=True),
     "loyalty:voucher_use": Case(Role.STAFF, method="post", data=lambda w: {"code": "NOPE"}, ok=302),
+    "loyalty:return_code": Case(Role.STAFF, method="post", data=lambda w: {"code": "NOPE42"}, ok=302),
     "loyalty:voucher": Case(Role.STAFF, kwargs=lambda w: {"code": _voucher_code(w)}, scoped=True),
     "loyalty:reward_list": Case(Role.MANAGER),
     "loyalty:reward_create": Case(Role.MANAGER),

@@ -373,7 +373,8 @@ def test_both_engines_read_odd_values_alike_with_the_same_messages(store, staff,
 
     Every value here is one where the two could drift: ISO 8601 shapes, impossible dates, local
     times that happen twice when Berlin's clocks go back, amounts with spaces, NBSP and other
-    scripts' digits, emails with odd characters. Both engines must accept the same rows with the
+    scripts' digits, emails with odd characters, return codes (Python's upper() reads "ß" as "SS").
+    Both engines must accept the same rows with the
     same values, and refuse the others with the same line, column and words.
     """
     from customers.models import Store
@@ -436,6 +437,14 @@ def test_both_engines_read_odd_values_alike_with_the_same_messages(store, staff,
         ("staff", "ghost"),
         ("store", "ber"),
         ("store", "xyz"),
+        # return codes: no note has any of these, so the well-formed ones are unknown, the others malformed
+        ("return_code", "ab-cd 12"),
+        ("return_code", "ßßßß"),
+        ("return_code", "ﬁﬁ"),
+        ("return_code", "１２３４"),
+        ("return_code", "abc"),
+        ("return_code", "R4F9K!"),
+        ("return_code", "A" * 17),
     ]
     rows = [dict(sale(f"O{i:03d}", store="BER"), **{column: value}) for i, (column, value) in enumerate(odd)]
     # Berlin's clocks go back at 03:00 on 2026-10-25 (02:00-03:00 happens twice) and forward on 2026-03-29.
@@ -466,6 +475,9 @@ def test_both_engines_read_odd_values_alike_with_the_same_messages(store, staff,
     orm_state = snapshot()
     issues = lambda o: [(e.line, e.column, e.message, e.level) for e in [*o.errors, *o.warnings]]  # noqa: E731
     assert issues(pg) == issues(orm)
+    code_messages = [e.message for e in pg.errors if e.column == "return_code"]
+    assert sorted(m.split()[-1] for m in code_messages if m.startswith("No note")) == ["ABCD12.", "FIFI.", "SSSSSSSS."]
+    assert sum("4 to 16" in m for m in code_messages) == 4
     summary = lambda o: (o.rows, o.inserted, o.error_count, o.refused, o.decimal_mark, o.store_ids)  # noqa: E731
     assert summary(pg) == summary(orm)
     random_cards = lambda s: [r[:-1] + (r[-1] if not r[-1] or not r[-1].startswith("2") else "",) for r in s]  # noqa: E731

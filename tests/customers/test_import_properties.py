@@ -54,6 +54,7 @@ plausible = {
     "customer_phone": st.sampled_from(["+998901234567", "901234567", "12", ""]),
     "staff": st.sampled_from(["", "anna.staff", "nobody"]),
     "return_of": st.sampled_from(["", "A-1", "NOPE"]),
+    "return_code": st.sampled_from(["", "NOSUCH", "r4f9-k2"]),  # no note has them: refused, never a crash
 }
 
 

@@ -129,3 +129,30 @@ def test_cards_put_one_note_on_each_card(tmp_path):
 def test_unknown_layout_is_refused():
     with pytest.raises(ValueError, match="Unknown layout"):
         sheet_render_pdf(document=_document([THANKS]), layout="poster")
+
+
+def _qr_codes(pdf: bytes, tmp_path) -> list[str]:
+    """Every QR code on every page, decoded by zbar from a 200 dpi raster of the PDF (as a till's scanner would)."""
+    path = tmp_path / "qr.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "200", "-gray", "-png", str(path), str(tmp_path / "page")], check=True)
+    found = []
+    for image in sorted(tmp_path.glob("page*.png")):
+        # zbarimg exits 4 when a page holds no barcode at all.
+        done = subprocess.run(["zbarimg", "-q", "--raw", str(image)], capture_output=True, text=True)
+        assert done.returncode in (0, 4), done.stderr
+        found += done.stdout.split()
+        image.unlink()
+    return found
+
+
+@pytest.mark.parametrize("layout", ["sheet", "cards"])
+def test_each_return_code_is_printed_as_text_and_as_a_qr_code_that_scans_back_to_it(tmp_path, layout):
+    pdf = sheet_render_pdf(document=_document([THANKS, WIN_BACK, PERSIAN]), layout=layout)
+    text = _text(pdf, tmp_path)
+    assert "R4F9K" in text and "R8C2D" in text
+    assert sorted(_qr_codes(pdf, tmp_path)) == ["R4F9K", "R8C2D"], "one QR per win-back note, none on the thank-you"
+
+
+def test_a_thank_you_carries_no_qr_code(tmp_path):
+    assert _qr_codes(sheet_render_pdf(document=_document([THANKS])), tmp_path) == []
