@@ -8,7 +8,7 @@ PY=.venv/bin/python
 export DEBUG=${DEBUG:-true}
 export LOG_FORMAT=${LOG_FORMAT:-plain}
 $PY manage.py migrate --noinput
-$PY manage.py load_demo_data --if-empty
+$PY manage.py load_demo_data --if-empty ${DEMO_CUSTOMERS:+--customers "$DEMO_CUSTOMERS"}
 # Demo tickets arrive by COPY, without the signals a till sends: run once what they would have
 # triggered (each step is idempotent, so a restart repeats them harmlessly).
 $PY manage.py load_demo_loyalty
@@ -16,7 +16,7 @@ $PY manage.py loyalty_earn_history
 $PY manage.py refresh_dashboard --since all
 $PY manage.py refresh_segments
 # Each store's own segmentation too (a store manager's dashboard reads the store's scope).
-for code in $($PY manage.py shell -c "from customers.models import Store; print(' '.join(Store.objects.values_list('code', flat=True)))"); do
+for code in $($PY manage.py shell --no-imports -v 0 -c "from customers.models import Store; print(' '.join(Store.objects.values_list('code', flat=True)))"); do
   $PY manage.py refresh_segments --store "$code"
 done
 $PY manage.py load_demo_campaigns
