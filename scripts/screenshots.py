@@ -2,13 +2,17 @@
 
     .venv/bin/python scripts/screenshots.py --base-url http://127.0.0.1:8765
 
-Logs in through the real form as a demo user and saves docs/screenshots/*.png.
+Logs in through the real form as demo users and saves docs/screenshots/*.png: the owner's Today and
+customers, a manager's dashboard, a staff member's My notes and the first page of their task sheet
+(the PDF as printed, through pdftoppm).
 Uses Debian's Chromium (Playwright cannot download browsers here).
 """
 
 import argparse
 import os
 import shutil
+import subprocess  # nosec B404 - pdftoppm, fixed arguments
+import tempfile
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -48,9 +52,36 @@ def main() -> None:
         page.goto("/customers/")
         page.wait_for_selector("table")
         page.screenshot(path=str(args.out / "customers.png"))
+        page.context.clear_cookies()
+        _login(page, "dilnoza", args.password)
+        page.goto("/dashboard/")
+        page.wait_for_selector("canvas")
+        page.wait_for_timeout(1000)  # charts animate in
+        page.screenshot(path=str(args.out / "dashboard.png"), full_page=True)
+        page.context.clear_cookies()
+        _login(page, "anna", args.password)
+        page.goto("/notes/")
+        page.screenshot(path=str(args.out / "my-notes.png"))
+        pdf = page.request.get("/notes/print/")
+        with tempfile.TemporaryDirectory() as tmp:
+            (Path(tmp) / "sheet.pdf").write_bytes(pdf.body())
+            subprocess.run(
+                ["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", "sheet.pdf", "sheet"],
+                cwd=tmp,
+                check=True,
+            )
+            shutil.copy(Path(tmp) / "sheet.png", args.out / "task-sheet.png")
         browser.close()
-    for name in ("login", "today", "customers"):
+    for name in ("login", "today", "customers", "dashboard", "my-notes", "task-sheet"):
         print(args.out / f"{name}.png")
+
+
+def _login(page, username: str, password: str) -> None:
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=nav]")
 
 
 if __name__ == "__main__":
