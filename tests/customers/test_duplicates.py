@@ -16,10 +16,17 @@ def _pairs(user):
 
 
 def test_same_email_same_phone_and_similar_name_in_the_same_city_are_flagged(manager, store):
-    a = CustomerFactory(home_store=store, email="Dilya@Example.test", phone="+998901000001")
-    b = CustomerFactory(home_store=store, email="dilya@example.test", phone="+998901000002")
-    c = CustomerFactory(home_store=store, phone="+998901000003")
-    d = CustomerFactory(home_store=store, phone="+998901000003")
+    # Names and cities pinned: Faker's random ones can pair up as "similar name, same city" by chance.
+    a = CustomerFactory(
+        home_store=store, email="Dilya@Example.test", phone="+998901000001", first_name="Dilya", city="Termiz"
+    )
+    b = CustomerFactory(
+        home_store=store, email="dilya@example.test", phone="+998901000002", first_name="Lola", city="Qarshi"
+    )
+    c = CustomerFactory(home_store=store, phone="+998901000003", first_name="Akmal", last_name="Tursunov", city="Nukus")
+    d = CustomerFactory(
+        home_store=store, phone="+998901000003", first_name="Gulnora", last_name="Yusupova", city="Jizzax"
+    )
     e = CustomerFactory(home_store=store, first_name="Shahnoza", last_name="Rustamova", city="Buxoro")
     f = CustomerFactory(home_store=store, first_name="Shaxnoza", last_name="Rustamova", city="buxoro")
     CustomerFactory(home_store=store, first_name="Shahnoza", last_name="Rustamova", city="Xiva")
