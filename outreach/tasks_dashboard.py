@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from django.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,36 @@ def campaign_results_refresh_task(self, campaign_ids: list[int] | None = None) -
 
     from .results import campaign_results_refresh
 
+    if campaign_ids:
+        from django.core.cache import cache
+
+        cache.delete_many([_DUE_KEY.format(int(i)) for i in campaign_ids])
     return campaign_results_refresh(now=timezone.now(), campaign_ids=campaign_ids)
 
 
+# A burst of sends (500 emails of one campaign) asks for one refresh, not 500: the first request
+# marks the campaign "due" in the cache and queues the task a few seconds later; requests while it
+# is due add nothing. The task clears the mark *before* it reads, so a request that arrives during
+# the refresh queues the next one and no change is left out.
+REFRESH_DEBOUNCE_SECONDS = 5
+_DUE_KEY = "outreach:campaign-results-due:{}"
+
+
 def campaign_results_refresh_later(campaign_ids) -> None:
-    """After the current transaction commits, refresh these campaigns' results (in a worker)."""
+    """After the current transaction commits, refresh these campaigns' results (in a worker, coalesced)."""
     ids = sorted({int(i) for i in campaign_ids})
-    if ids:
-        campaign_results_refresh_task.delay_on_commit(ids)
+    if not ids:
+        return
+
+    def enqueue() -> None:
+        from django.core.cache import cache
+
+        # The mark outlives the countdown generously, so a lost task is retried by a later request.
+        due = [i for i in ids if cache.add(_DUE_KEY.format(i), 1, timeout=REFRESH_DEBOUNCE_SECONDS + 120)]
+        if due:
+            campaign_results_refresh_task.apply_async((due,), countdown=REFRESH_DEBOUNCE_SECONDS)
+
+    transaction.on_commit(enqueue)
 
 
 def dashboard_on_tickets_created(sender, ticket_ids: list[int], **kwargs) -> None:
