@@ -32,10 +32,12 @@ _CODE = re.compile(r"^[0-9A-Z]{4,16}$")
 
 @dataclass(frozen=True)
 class ReturnCode:
-    """A code a receiver knows: the note's own return code and the customer it was written to."""
+    """A code a receiver knows: the note's own return code, the customer it was written to and the
+    store whose staff wrote it (the search finds a code only inside that store's scope)."""
 
     code: str
     customer_id: int | None
+    store_id: int | None = None
 
 
 def return_code_normalise(raw: str) -> str:
@@ -46,6 +48,18 @@ def return_code_normalise(raw: str) -> str:
 def return_code_is_well_formed(code: str) -> bool:
     """4 to 16 letters or digits (after normalising): a return code or a voucher code, nothing else."""
     return bool(_CODE.match(code))
+
+
+# What staff type or scan into a search box: a note's return code (6) or its gift voucher's code (10).
+TYPED_CODE_LENGTHS = (6, 10)
+
+
+def return_code_in_query(query: str) -> str:
+    """The code a search box entry is shaped like (normalised), or "" — all digits are a card or phone number."""
+    code = return_code_normalise(query or "")
+    if len(code) in TYPED_CODE_LENGTHS and return_code_is_well_formed(code) and not code.isdigit():
+        return code
+    return ""
 
 
 def return_codes_resolve(*, codes: Iterable[str]) -> dict[str, ReturnCode]:

@@ -10,6 +10,7 @@ from django.db.models import (
     Avg,
     Case,
     Count,
+    Exists,
     F,
     FloatField,
     Func,
@@ -25,21 +26,52 @@ from django.db.models.functions import Lower, Reverse, TruncDate
 from django.shortcuts import get_object_or_404
 
 from .access import access_for, stores_for
+from .attribution import return_code_in_query, return_codes_resolve
 from .models import Customer, Feedback, PurchaseTicket
 
 PAGE_SIZE = 25
 
 
-def _visible_customers(*, user, stores=None) -> QuerySet[Customer]:
+def _visible_stores(*, user, stores=None):
     visible = stores_for(user)
     if stores is not None:
         visible = visible.filter(pk__in=[s.pk for s in stores])
-    return Customer.objects.for_stores(visible)
+    return visible
+
+
+def _visible_customers(*, user, stores=None) -> QuerySet[Customer]:
+    return Customer.objects.for_stores(_visible_stores(user=user, stores=stores))
+
+
+def _return_code_match(*, user, stores, query: str) -> QuerySet[Customer] | None:
+    """The customer of the note whose return (or voucher) code ``query`` is, within the search scope.
+
+    None when ``query`` is not shaped like a code or no note has it (one indexed look-up, answered by
+    outreach through ``return_codes_lookup``). Otherwise a queryset of at most that customer: empty
+    unless both the customer and the store whose staff wrote the note are in the user's (switcher-
+    narrowed) stores — a code of another store's note finds nobody. Plain ORM, so alike on SQLite.
+    """
+    code = return_code_in_query(query)
+    found = return_codes_resolve(codes=[code]).get(code) if code else None
+    if found is None or found.customer_id is None:
+        return None
+    visible = _visible_stores(user=user, stores=stores)
+    note_store = visible.filter(pk=found.store_id) if found.store_id is not None else visible
+    return Customer.objects.for_stores(visible).active().filter(pk=found.customer_id).filter(Exists(note_store))
+
+
+def customer_by_return_code(*, user, stores=None, query: str) -> Customer | None:
+    """The customer a note with the return code ``query`` was written to, if the user may find them here."""
+    match = _return_code_match(user=user, stores=stores, query=query)
+    return None if match is None else match.select_related("home_store").first()
 
 
 def customer_list(*, user, stores=None, query: str = "") -> QuerySet[Customer]:
     """Customers of the stores ``user`` may see (narrowed to ``stores``), best match first for ``query``.
 
+    A note's return code (or its voucher's code, dashes and spaces ignored) finds the note's
+    customer alone — the card a customer brings back names them as surely as their loyalty card —
+    if the note's store is in scope too (``_return_code_match``); any other query is a search.
     On PostgreSQL a name matches through pg_trgm (typos and partial words forgiven, word
     order free), an email, phone or card number by substring; every condition is served
     by a GIN trigram index, and results are ranked by similarity. On SQLite every word
@@ -49,6 +81,9 @@ def customer_list(*, user, stores=None, query: str = "") -> QuerySet[Customer]:
     query = " ".join((query or "").split())
     if not query:
         return qs
+    by_code = _return_code_match(user=user, stores=stores, query=query)
+    if by_code is not None and by_code.exists():
+        return by_code.select_related("home_store")
     if connection.vendor == "postgresql":
         return _search_postgresql(qs, query)
     return _search_plain(qs, query)

@@ -60,9 +60,10 @@ def ticket_return_code_record(*, stores, number: str, code: str, by) -> Purchase
     """Credit the sale ``number`` (the newest with that number in ``stores``) to the note with ``code``.
 
     The till's rules (customers/attribution.py): the note must be the ticket customer's; an anonymous
-    ticket joins the note's customer if the chain allows it (and is then announced again with
-    ``tickets_created``, whose receivers are idempotent, so points and segments see the visit).
-    Recording the same code twice changes nothing; a ticket keeps the first note it was credited to.
+    ticket joins the note's customer if the chain allows it. A changed ticket is announced again with
+    ``tickets_created``, whose receivers are idempotent, so points and segments see a joined visit and
+    the campaign results count the attributed return. Recording the same code twice changes nothing;
+    a ticket keeps the first note it was credited to.
     """
     found = return_code_find(code=code)
     number = number.strip()
@@ -93,7 +94,6 @@ def ticket_return_code_record(*, stores, number: str, code: str, by) -> Purchase
             fields.append("customer")
         if fields:
             ticket.save(update_fields=fields)
-            if "customer" in fields:
-                send_tickets_created([ticket.pk])
+            send_tickets_created([ticket.pk])
     logger.info("return code recorded ticket=%s by=%s fields=%s", ticket.pk, getattr(by, "pk", None), fields)
     return ticket

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from . import selectors, services
 from .access import SESSION_STORE_KEY, role_required, stores_for, stores_in_scope
+from .attribution import return_code_in_query
 from .cards import card_barcode_svg, card_qr_svg
 from .forms import (
     STAFF_WORDING,
@@ -45,7 +46,15 @@ def home(request: HttpRequest) -> HttpResponse:
 @role_required(Role.STAFF)
 def customer_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
-    customers = selectors.customer_list(user=request.user, stores=stores_in_scope(request), query=query)
+    stores = stores_in_scope(request)
+    # A note's return code typed or scanned from the card the customer brought back: straight to them.
+    found = selectors.customer_by_return_code(user=request.user, stores=stores, query=query)
+    if found is not None:
+        messages.info(
+            request, _("Return code %(code)s: a note to this customer.") % {"code": return_code_in_query(query)}
+        )
+        return redirect(found)
+    customers = selectors.customer_list(user=request.user, stores=stores, query=query)
     page = selectors.page_of(customers, page=request.GET.get("page"))
     return render(request, "customers/customer_list.html", {"page": page, "query": query})
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from customers import services_pos
 from customers.access import access_for, role_required, stores_for, stores_in_scope
-from customers.attribution import return_code_is_well_formed, return_code_normalise
+from customers.attribution import return_code_in_query, return_code_normalise
 from customers.models import Role
 from customers.selectors import customer_get
 
@@ -28,8 +28,8 @@ from .models import EntrySource, ProgramRules
 def counter(request: HttpRequest) -> HttpResponse:
     """Find a customer by card (a scan lands straight on their points) or by name."""
     query = request.GET.get("q", "").strip()
-    code = return_code_normalise(query)
-    if len(code) in (6, 10) and return_code_is_well_formed(code) and not code.isdigit():
+    code = return_code_in_query(query)
+    if code:
         # A note's return code (or its voucher's), typed or scanned from the note's QR code.
         found = _return_code_customer(request, code)
         if found is not None:

@@ -70,21 +70,45 @@ def notes_answer_return_codes(sender, codes: frozenset[str], **kwargs) -> dict:
 
     found = {}
     rows = Note.objects.filter(Q(return_code__in=codes) | Q(voucher__code__in=codes)).values_list(
-        "return_code", "customer_id", "voucher__code"
+        "return_code", "customer_id", "store_id", "voucher__code"
     )
-    for return_code, customer_id, voucher_code in rows:
-        answer = ReturnCode(code=return_code, customer_id=customer_id)
+    for return_code, customer_id, store_id, voucher_code in rows:
+        answer = ReturnCode(code=return_code, customer_id=customer_id, store_id=store_id)
         for presented in (return_code, voucher_code):
             if presented in codes:
                 found[presented] = answer
     return found
 
 
+def notes_results_on_anonymous_coded_tickets(sender, ticket_ids: list[int], **kwargs) -> None:
+    """``tickets_created``: sales that carry a return code but no customer (a chain that keeps them
+    anonymous) refresh their notes' campaign results (after commit, in a worker). One query.
+
+    A ticket with a customer needs nothing here: the dashboard refresh of its customer's campaigns
+    (``tasks_dashboard``) counts it, since a code is only accepted on its own customer's ticket.
+    """
+    from customers.models import PurchaseTicket
+
+    from .notes_models import Note
+    from .tasks_dashboard import campaign_results_refresh_later
+
+    coded = PurchaseTicket.objects.filter(pk__in=list(ticket_ids), customer__isnull=True).exclude(return_code="")
+    campaign_results_refresh_later(
+        Note.objects.filter(return_code__in=coded.values("return_code"))
+        .order_by()
+        .values_list("campaign_id", flat=True)
+        .distinct()
+    )
+
+
 def connect() -> None:
-    from customers.signals import customer_erased, customers_merged, return_codes_lookup
+    from customers.signals import customer_erased, customers_merged, return_codes_lookup, tickets_created
     from customers.timeline import register_timeline_source
 
     register_timeline_source(notes_timeline_source)
     return_codes_lookup.connect(notes_answer_return_codes, dispatch_uid="outreach.notes_answer_return_codes")
     customers_merged.connect(notes_follow_merge, dispatch_uid="outreach.notes_follow_merge")
     customer_erased.connect(notes_forget_customer, dispatch_uid="outreach.notes_forget_customer")
+    tickets_created.connect(
+        notes_results_on_anonymous_coded_tickets, dispatch_uid="outreach.notes_results_on_anonymous_coded_tickets"
+    )

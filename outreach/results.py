@@ -7,7 +7,7 @@ contacted. Only notes actually posted or sent count as contacted; those still on
 
 Every figure is kept per (campaign, store) — the store whose staff wrote the note, or the holdout
 member's store — so a manager sees their store's part of a chain campaign and nothing of another
-store. ``campaign_results_refresh`` writes them into ``CampaignResult`` (set-based: three grouped reads
+store. ``campaign_results_refresh`` writes them into ``CampaignResult`` (set-based: four grouped reads
 for all campaigns, driven by the notes); the dashboard reads those rows in one query
 (``campaign_results_rows``) and the notes pipeline in one aggregate query (``notes_pipeline``).
 
@@ -19,8 +19,11 @@ one customer; with small groups it is wide, which is the point: it says when to 
 Besides that 60-day rule, a return is **attributed** when the till (or the counter screen) recorded the
 note's return code on a sale (``PurchaseTicket.return_code``, see customers/attribution.py): the
 customer brought the note back. Attributed returns count notes with at least one such sale; attributed
-revenue sums those sales, whenever they happened (the code itself is the proof, no window). They are
-computed with the campaign's own figures (``campaign_results``: the campaign page), one query each.
+revenue sums those sales, whenever they happened (the code itself is the proof, no window). The
+refresh keeps them per (campaign, store) in ``CampaignResult`` like the other figures (a fourth grouped
+read, driven by the notes: one probe of the tickets' partial return-code index per note), for the
+dashboard's campaign tile; ``campaign_results`` (the campaign page) counts them again on its own, and
+``tests/outreach/test_dashboard_outreach.py`` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -167,8 +170,9 @@ def _contacted(campaign_ids: list[int] | None):
 def campaign_results_by_store(
     *, campaign_ids: list[int] | None = None, window_days: int = RETURN_WINDOW_DAYS
 ) -> dict[tuple[int, int], CampaignResults]:
-    """Each (campaign, store)'s figures (see the module docstring): three grouped reads, driven by the
-    notes and holdout members (index scans of their customers' tickets), whatever the ticket count."""
+    """Each (campaign, store)'s figures (see the module docstring): four grouped reads, driven by the
+    notes and holdout members (index scans of their customers' tickets, or of the coded tickets),
+    whatever the ticket count."""
     contacted = _contacted(campaign_ids)
     keys: dict[tuple[int, int], dict] = defaultdict(
         lambda: {
@@ -179,6 +183,8 @@ def campaign_results_by_store(
             "vouchers_issued": 0,
             "vouchers_redeemed": 0,
             "revenue": ZERO,
+            "attributed_returned": 0,
+            "attributed_revenue": ZERO,
         }
     )
     # Revenue: the sales in each note's window, each sale counted once per campaign — for the latest
@@ -228,6 +234,20 @@ def campaign_results_by_store(
         .order_by()
     ):
         keys[(r["campaign_id"], r["store_id"])].update(vouchers_issued=r["n"], vouchers_redeemed=r["used"])
+    # Attributed returns: notes whose return code a sale carries, and those sales (any time). The literal
+    # ``return_code <> ''`` lets PostgreSQL use the partial index on the (few) coded tickets.
+    coded = PurchaseTicket.objects.filter(is_return=False, return_code=OuterRef("return_code")).exclude(return_code="")
+    coded_total = coded.order_by().values("return_code").annotate(s=Sum("total")).values("s")
+    attributed = Note.objects.filter(Exists(coded))
+    if campaign_ids is not None:
+        attributed = attributed.filter(campaign_id__in=campaign_ids)
+    for r in (
+        attributed.annotate(sales=Coalesce(Subquery(coded_total), ZERO, output_field=DecimalField()))
+        .values("campaign_id", "store_id")
+        .annotate(n=Count("pk"), revenue=Sum("sales"))
+        .order_by()
+    ):
+        keys[(r["campaign_id"], r["store_id"])].update(attributed_returned=r["n"], attributed_revenue=r["revenue"])
     costs = dict(Campaign.objects.filter(pk__in={c for c, _s in keys}).values_list("pk", "cost_per_note"))
     return {
         (campaign_id, store_id): CampaignResults(
@@ -297,6 +317,8 @@ def campaign_results_refresh(*, now: dt.datetime, campaign_ids: list[int] | None
             vouchers_redeemed=r.vouchers_redeemed,
             revenue=r.revenue,
             cost=r.cost,
+            attributed_returned=r.attributed_returned,
+            attributed_revenue=r.attributed_revenue,
             refreshed_at=now,
         )
         for (campaign_id, store_id), r in figures.items()
@@ -335,6 +357,8 @@ def campaign_results_rows(*, store_ids: list[int]) -> list[CampaignResults]:
             s_vouchers_redeemed=Sum("vouchers_redeemed"),
             s_revenue=Sum("revenue"),
             s_cost=Sum("cost"),
+            s_attributed_returned=Sum("attributed_returned"),
+            s_attributed_revenue=Sum("attributed_revenue"),
         )
         .order_by("campaign__name", "campaign_id")
     )
@@ -350,6 +374,8 @@ def campaign_results_rows(*, store_ids: list[int]) -> list[CampaignResults]:
             vouchers_redeemed=r["s_vouchers_redeemed"],
             revenue=r["s_revenue"],
             cost=r["s_cost"],
+            attributed_returned=r["s_attributed_returned"],
+            attributed_revenue=r["s_attributed_revenue"],
             name=r["campaign__name"],
             kind=r["campaign__kind"],
         )

@@ -126,6 +126,10 @@ class CampaignResult(models.Model):
     vouchers_redeemed = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # Returns proven by the note itself (its return code on a sale, any time): notes with such a sale,
+    # and the total of those sales (``results`` module docstring).
+    attributed_returned = models.PositiveIntegerField(default=0, help_text="Notes whose return code a sale carries.")
+    attributed_revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
     refreshed_at = models.DateTimeField()
 
     class Meta:

@@ -1,10 +1,12 @@
-"""In headless Chromium at tablet size: a customer signs up on the kiosk, staff then find them by a misspelled name."""
+"""In headless Chromium at tablet size: a customer signs up on the kiosk, staff then find them by a misspelled name
+and, when she brings back a note card, by its return code."""
 
 import re
 
 import pytest
 
 from customers.models import ConsentEvent, Customer
+from tests.outreach.notes_helpers import coded_note
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,6 +65,16 @@ def test_a_customer_signs_up_on_the_tablet_and_staff_find_them_by_a_misspelled_n
     page.wait_for_selector("[data-testid=customer-name]")
     assert page.locator("[data-testid=customer-name]").inner_text() == "Dilfuza Ergasheva"
     screenshot("customer-page-new")
+
+    # Weeks later she brings back a win-back note card: staff type its return code into the same search.
+    coded_note(customer, store=store, code="K7WB3Q")
+    page.goto("/")
+    page.fill("#q", "k7w-b3q")
+    page.press("#q", "Enter")
+    page.wait_for_selector("[data-testid=customer-name]")
+    assert page.url.endswith(customer.get_absolute_url())
+    assert "Return code K7WB3Q: a note to this customer." in page.locator("main").inner_text()
+    screenshot("search-return-code")
 
 
 def test_screens_at_tablet_size(page, browser_login, screenshot, manager, best_regular, store, as_of):

@@ -9,6 +9,7 @@ from customers import selectors
 from customers.models import Customer
 from customers.selectors import _search_plain
 from tests.factories import CustomerFactory
+from tests.outreach.notes_helpers import coded_note
 
 pytestmark = pytest.mark.django_db
 
@@ -163,3 +164,81 @@ def test_pages_run_on_past_the_bearers_of_the_nearest_names(staff, store, monkey
     assert len(pages[0]) == 25 and len(pages[1]) == 5
     assert len({c.pk for p in pages for c in p}) == 30
     assert pages[0][0].last_name == "Toshmatov"
+
+
+# --- Return codes: the note card a customer brings back ----------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["K7WB3Q", "k7wb3q", "k7w-b3q", " K7W B3Q "])
+def test_a_notes_return_code_typed_into_the_search_finds_its_customer_alone(staff, people, store, typed):
+    coded_note(people["elena"], store=store, code="K7WB3Q")
+    assert list(selectors.customer_list(user=staff, query=typed)) == [people["elena"]]
+
+
+def test_staff_typing_a_return_code_into_the_customer_search_land_on_the_customer(login, staff, people, store):
+    coded_note(people["elena"], store=store, code="K7WB3Q")
+    response = login(staff).get(reverse("customers:list"), {"q": "k7wb-3q"}, follow=True)
+    assert response.redirect_chain == [(people["elena"].get_absolute_url(), 302)]
+    assert "Return code K7WB3Q: a note to this customer." in response.content.decode()
+
+
+def test_a_code_of_another_stores_note_is_not_found_by_staff_of_a_different_store(
+    login, staff, staff_of_other_store, people, store, other_store
+):
+    coded_note(people["other"], store=other_store, code="YUN234")
+    # A chain campaign's note to a CHZ customer that YUN's staff wrote: YUN's note, not CHZ's to find.
+    coded_note(people["malika"], store=other_store, code="YUN567")
+    for code in ("YUN234", "YUN567"):
+        assert not selectors.customer_list(user=staff, query=code).exists(), code
+        assert selectors.customer_by_return_code(user=staff, query=code) is None, code
+        response = login(staff).get(reverse("customers:list"), {"q": code})
+        assert response.status_code == 200 and not response.context["page"].object_list, code
+    assert list(selectors.customer_list(user=staff_of_other_store, query="YUN234")) == [people["other"]]
+
+
+def test_a_return_code_is_found_only_in_the_stores_the_switcher_narrows_to(owner, people, store, other_store):
+    coded_note(people["jasur"], store=store, code="CHZ789")
+    assert list(selectors.customer_list(user=owner, query="CHZ789")) == [people["jasur"]]
+    assert list(selectors.customer_list(user=owner, stores=[store], query="CHZ789")) == [people["jasur"]]
+    assert not selectors.customer_list(user=owner, stores=[other_store], query="CHZ789").exists()
+
+
+def test_a_code_no_note_has_is_searched_as_text(staff, people):
+    """Six letters no note carries are an ordinary name search ("Malika" is shaped like a code)."""
+    assert list(selectors.customer_list(user=staff, query="Malika")) == [people["malika"]]
+    assert selectors.customer_by_return_code(user=staff, query="Malika") is None
+
+
+@pytest.mark.slow
+def test_a_return_code_finds_its_customer_on_the_embedded_sqlite_default(tmp_path):
+    """The same search on SQLite (the fallback without DATABASE_URL): a subprocess migrates a fresh file."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL"}}
+    env.update(SQLITE_PATH=str(tmp_path / "search.sqlite3"), DJANGO_SETTINGS_MODULE="crm.settings")
+    script = """
+from django.db import connection
+from customers import selectors
+from tests.outreach.notes_helpers import coded_note
+from tests.factories import CustomerFactory, MembershipFactory, StoreFactory, UserFactory
+assert connection.vendor == "sqlite"
+chz, yun = StoreFactory(code="CHZ"), StoreFactory(code="YUN")
+anna = UserFactory(username="anna")
+MembershipFactory(user=anna, store=chz)
+elena = CustomerFactory(home_store=chz, first_name="Elena")
+other = CustomerFactory(home_store=yun, first_name="Olim")
+coded_note(elena, store=chz, code="K7WB3Q")
+coded_note(other, store=yun, code="YUN234")
+print("found", [c.first_name for c in selectors.customer_list(user=anna, query="k7w-b3q")])
+print("other", [c.first_name for c in selectors.customer_list(user=anna, query="YUN234")])
+"""
+    for args in (["migrate", "-v0"], ["shell", "-v0", "-c", script]):
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=root, env=env, capture_output=True, text=True, timeout=240
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["found ['Elena']", "other []"]

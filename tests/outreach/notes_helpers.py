@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from customers.models import Feedback
 from outreach.models import CustomerSegmentState
-from outreach.notes_models import Campaign, CampaignKind, ChannelPolicy
+from outreach.notes_models import Campaign, CampaignKind, ChannelPolicy, Note, NoteChannel, NoteStatus
 from tests.conftest import AS_OF
 from tests.factories import CustomerFactory
 
@@ -60,4 +60,24 @@ def open_complaint(customer):
         kind=Feedback.Kind.COMPLAINT,
         reason=Feedback.Reason.STAFF,
         created_at=AS_OF - dt.timedelta(days=2),
+    )
+
+
+def coded_note(customer, *, store, code: str) -> Note:
+    """A posted win-back note with a known return code (as printed on its card), written by ``store``'s staff."""
+    camp = campaign(CampaignKind.WIN_BACK, name=f"Win-back {code}")
+    return Note.objects.create(
+        customer=customer,
+        campaign=camp,
+        store=store,
+        kind=camp.kind,
+        period="2026-10",
+        channel=NoteChannel.POST,
+        status=NoteStatus.POSTED,
+        why="usually every 2 weeks",
+        wording="We missed you",
+        language="uz",
+        queued_at=AS_OF - dt.timedelta(days=22),
+        posted_at=AS_OF - dt.timedelta(days=20),
+        return_code=code,
     )

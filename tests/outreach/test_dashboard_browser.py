@@ -77,14 +77,14 @@ def test_staff_are_refused_the_dashboard_and_exports(page, browser_login, staff)
 
 
 def test_manager_sees_the_campaign_results_and_notes_pipeline_charts_and_their_tables(
-    page, browser_login, manager, store, staff, refreshed_history
+    page, browser_login, manager, store, staff, refreshed_history, screenshot
 ):
     import datetime as dt
     from decimal import Decimal
 
     from outreach.notes_models import CampaignKind, NoteStatus
     from outreach.results import campaign_results_refresh
-    from tests.factories import CustomerFactory
+    from tests.factories import CustomerFactory, TicketFactory
 
     from .notes_helpers import campaign
     from .test_dashboard_outreach import NOW, T0, _held, _note, _sale
@@ -92,9 +92,17 @@ def test_manager_sees_the_campaign_results_and_notes_pipeline_charts_and_their_t
     camp = campaign(CampaignKind.WIN_BACK, name="Win-back autumn", cost_per_note=Decimal("2.00"))
     for i in range(4):
         c = CustomerFactory(home_store=store)
-        _note(c, camp, store, posted_at=T0, assigned_to=staff)
+        note = _note(c, camp, store, posted_at=T0, assigned_to=staff)
         if i < 2:
             _sale(c, store, T0 + dt.timedelta(days=4))
+        if i == 0:  # and came back once more, with the note's card
+            TicketFactory(
+                customer=c,
+                store=store,
+                purchased_at=T0 + dt.timedelta(days=9),
+                total=Decimal("75.00"),
+                return_code=note.return_code,
+            )
     _held(CustomerFactory(home_store=store), camp, store)
     _note(CustomerFactory(home_store=store), camp, store, status=NoteStatus.QUEUED, assigned_to=staff)
     campaign_results_refresh(now=NOW)
@@ -107,6 +115,12 @@ def test_manager_sees_the_campaign_results_and_notes_pipeline_charts_and_their_t
     table = page.locator("[data-testid=campaigns-table]")
     table.wait_for(state="visible")
     assert "Win-back autumn" in table.inner_text() and "50.0%" in table.inner_text()
+    attributed = page.locator("[data-testid=campaigns-attributed] li")
+    assert attributed.count() == 1 and "Win-back autumn: 1 returned" in attributed.inner_text()
+    assert table.locator("[data-testid=attributed-returned]").inner_text() == "1"
+    assert table.locator("[data-testid=attributed-revenue]").inner_text() == "75.00"
+    full_page = screenshot("dashboard-campaigns")
+    page.locator("[data-slot=campaigns]").screenshot(path=str(full_page.with_name("dashboard-campaigns-tile.png")))
     page.locator("[aria-controls=pipeline-table]").click()
     pipeline = page.locator("[data-testid=pipeline-table]")
     pipeline.wait_for(state="visible")

@@ -338,3 +338,165 @@ def test_a_second_view_reads_the_tiles_from_the_cache_until_their_tables_change(
 def test_tiles_render_nothing_without_notes(login, manager, store):
     html = login(manager).get(URL).content.decode()
     assert 'data-slot="campaigns"' not in html and 'data-slot="notes_pipeline"' not in html
+
+
+# --- Attributed returns: the note's return code on a sale ---------------------------------------------
+
+
+@pytest.fixture
+def coded_win_back(store, other_store):
+    """A win-back campaign, hand-computed. CHZ: 5 notes posted at T0.
+
+    0 buys 5 days later with the note's code (120.00); 1 comes in anonymously twice with the code, 90
+    days later (outside the 60-day window: 80.00 + 20.00); 2 buys 5 days later without the code (55.00);
+    3 only returns goods with the code (a return is not a sale); 4 never comes. YUN: 1 note, back with
+    the code (1,000.00). So CHZ: 2 of 5 came back within 60 days, 2 returned with the code (220.00).
+    """
+    camp = campaign(CampaignKind.WIN_BACK, name="Spring win-back", cost_per_note=Decimal("1.00"))
+    chz = [CustomerFactory(home_store=store) for _ in range(5)]
+    notes = [_note(c, camp, store, posted_at=T0) for c in chz]
+    TicketFactory(
+        customer=chz[0],
+        store=store,
+        purchased_at=T0 + dt.timedelta(days=5),
+        total=Decimal("120.00"),
+        return_code=notes[0].return_code,
+    )
+    for total in ("80.00", "20.00"):
+        TicketFactory(
+            customer=None,
+            store=store,
+            purchased_at=T0 + dt.timedelta(days=90),
+            total=Decimal(total),
+            return_code=notes[1].return_code,
+        )
+    _sale(chz[2], store, T0 + dt.timedelta(days=5), "55.00")
+    TicketFactory(
+        customer=chz[3],
+        store=store,
+        purchased_at=T0 + dt.timedelta(days=6),
+        total=Decimal("-30.00"),
+        return_code=notes[3].return_code,
+    )
+    yun = CustomerFactory(home_store=other_store)
+    note = _note(yun, camp, other_store, posted_at=T0)
+    TicketFactory(
+        customer=yun,
+        store=other_store,
+        purchased_at=T0 + dt.timedelta(days=3),
+        total=Decimal("1000.00"),
+        return_code=note.return_code,
+    )
+    campaign_results_refresh(now=NOW)
+    return camp
+
+
+def test_the_campaign_tile_shows_who_returned_with_the_notes_code(login, manager, store, coded_win_back):
+    response = login(manager).get(URL, {"start": "2026-11-01", "end": "2026-11-30"})
+    html = response.content.decode()
+    (row,) = response.context["slots"]["campaigns"]["rows"]
+    assert (row.contacted, row.contacted_returned, row.attributed_returned, row.attributed_revenue) == (
+        5,
+        2,
+        2,
+        Decimal("220.00"),
+    )
+    table = html.split('data-testid="campaigns-table"')[1]
+    assert '<td class="text-end" data-testid="attributed-returned">2</td>' in table
+    assert '<td class="text-end" data-testid="attributed-revenue">220.00</td>' in table
+    shown = html.split('data-testid="campaigns-attributed"')[1].split("</ul>")[0]
+    assert "Spring win-back</span>: 2 returned," in shown and "220" in shown
+    assert "1,000" not in html and "1000" not in html  # nothing of YUN's note
+
+
+def test_the_owner_sees_every_stores_attributed_returns(login, owner, coded_win_back):
+    response = login(owner).get(URL, {"start": "2026-11-01", "end": "2026-11-30"})
+    (row,) = response.context["slots"]["campaigns"]["rows"]
+    assert (row.attributed_returned, row.attributed_revenue) == (3, Decimal("1220.00"))
+    assert '<td class="text-end" data-testid="attributed-returned">3</td>' in response.content.decode()
+
+
+def _figures(r):
+    return (
+        r.contacted,
+        r.contacted_returned,
+        r.holdout,
+        r.holdout_returned,
+        r.vouchers_issued,
+        r.vouchers_redeemed,
+        r.revenue,
+        r.cost,
+        r.attributed_returned,
+        r.attributed_revenue,
+    )
+
+
+def test_the_refresh_writes_what_campaign_results_computes(store, other_store, win_back, coded_win_back):
+    # The autumn campaign gets a coded sale too, and a note of a store the results are not filtered to.
+    note = Note.objects.filter(campaign=win_back, store=store).order_by("pk").first()
+    TicketFactory(
+        customer=note.customer,
+        store=store,
+        purchased_at=T0 + dt.timedelta(days=200),
+        total=Decimal("12.50"),
+        return_code=note.return_code,
+    )
+    campaign_results_refresh(now=NOW)
+    for camp in (win_back, coded_win_back):
+        for store_ids in ([store.pk], [other_store.pk], [store.pk, other_store.pk]):
+            (row,) = [r for r in campaign_results_rows(store_ids=store_ids) if r.campaign_id == camp.pk]
+            assert _figures(row) == _figures(campaign_results(camp, store_ids=store_ids)), (camp.name, store_ids)
+    (autumn,) = [r for r in campaign_results_rows(store_ids=[store.pk]) if r.campaign_id == win_back.pk]
+    assert (autumn.attributed_returned, autumn.attributed_revenue) == (1, Decimal("12.50"))
+
+
+def test_codes_recorded_at_the_counter_or_sent_anonymously_by_the_till_reach_the_cached_tile(
+    login,
+    manager,
+    store,
+    refreshed_history,
+    coded_win_back,
+    eager_celery,
+    settings,
+    django_capture_on_commit_callbacks,
+):
+    import json as json_
+
+    from rest_framework.test import APIClient
+
+    from customers.models import ApiToken
+    from customers.services_pos import ticket_return_code_record
+
+    client = login(manager)
+    params = {"start": "2026-11-01", "end": "2026-11-30"}
+
+    def shown() -> str:
+        html = client.get(URL, params).content.decode()
+        return html.split('data-testid="campaigns-attributed"')[1].split("</ul>")[0]
+
+    assert ": 2 returned," in shown()
+    assert ": 2 returned," in shown()  # from the cache now
+    notes = list(Note.objects.filter(campaign=coded_win_back, store=store).order_by("pk"))
+    # Customer 2 came back without the code; staff record it on her sale at the counter.
+    sale_ = PurchaseTicket.objects.get(customer=notes[2].customer)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_return_code_record(stores=[store], number=sale_.number, code=notes[2].return_code, by=manager)
+    assert ": 3 returned," in shown()
+    # Customer 4 comes in with the card; the chain keeps such sales anonymous.
+    settings.RETURN_CODES_IDENTIFY_CUSTOMER = False
+    _, raw = ApiToken.issue(store=store, name="Till 1")
+    pos = APIClient()
+    pos.credentials(HTTP_AUTHORIZATION=f"Token {raw}")
+    body = {
+        "store": "CHZ",
+        "ticket": "ANON1",
+        "purchased_at": "2026-11-18T10:00:00",
+        "total": "45.00",
+        "return_code": notes[4].return_code,
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pos.post("/api/v1/tickets/", json_.dumps(body), content_type="application/json").status_code == 201
+    assert PurchaseTicket.objects.get(number="ANON1").customer is None
+    assert ": 4 returned," in shown()
+    (row,) = campaign_results_rows(store_ids=[store.pk])
+    assert (row.attributed_returned, row.attributed_revenue) == (4, Decimal("320.00"))
