@@ -25,6 +25,8 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    FloatField,
+    Func,
     Max,
     Min,
     OuterRef,
@@ -959,49 +961,52 @@ def model_inputs_sampled(*, scope_key: str, sample: int = FIT_SAMPLE) -> list[di
         return [{"visits": v, "first_visit": f, "last_visit": la, "n": n} for v, f, la, n in cur.fetchall()]
 
 
-def _array_literal(values: Sequence) -> str:
-    return "{" + ",".join(str(v) for v in values) + "}"
-
-
-def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, policy: rules.Policy) -> tuple[int, int]:
-    """P(alive), expected visits and "at risk" for every state row of the scope in one UPDATE, with the
-    at-risk flips written to the history in the same statement. Returns (rows updated, flips).
+def model_apply_sql(
+    *,
+    run_id: int,
+    scope_key: str,
+    as_of: dt.date,
+    params,
+    policy: rules.Policy,
+    customer_ids: Sequence[int] | None = None,
+) -> tuple[int, int]:
+    """The at-risk flag and the day it can next turn on (``risk_on``) for the scope's state rows in one
+    UPDATE, with the flips written to the history in the same statement. Returns (rows updated, flips).
 
     P(alive) is the closed form (as :func:`outreach.bgnbd.p_alive`, same operation order, rounded to 2
-    places like ``np.round``); expected visits need ₂F₁, whose factor depends on (x, T) only, so numpy
-    computes it once per distinct (x, T) and the statement joins it in.
-    """
-    from . import bgnbd
+    places like ``np.round``), evaluated here only for the flag: it is not stored (readers compute it,
+    :func:`p_alive_expression`). ``risk_on`` is :func:`outreach.bgnbd.risk_days` after the first visit.
 
+    ``customer_ids`` (an incremental run keeping the previous run's parameters): only those customers'
+    rows and the rows not at risk whose ``risk_on`` has come — P(alive) falls only with T for everyone
+    else, so nobody else's flag can move, and the result equals the full pass.
+    """
     table, history = CustomerSegmentState._meta.db_table, SegmentChange._meta.db_table
     end = as_of - dt.timedelta(days=1)
     q = {"scope": scope_key, "end": end, "run": run_id, "run_as_of": as_of}
     q.update(min=policy.lapse_min_visits, thr=float(policy.at_risk_threshold))
+    restrict = ""
+    if customer_ids is not None:
+        restrict = "AND (customer_id = ANY(%(ids)s) OR (risk_on <= %(run_as_of)s AND NOT is_at_risk))"
+        q["ids"] = list(customer_ids)
     if params is None:
         body = """
-            n2 AS (SELECT id, customer_id, old_risk, old_p, old_e, NULL::float8 AS new_p, NULL::float8 AS new_e,
-                          false AS new_risk FROM s0)"""
+            n2 AS (SELECT id, customer_id, old_risk, old_on, false AS new_risk, NULL::date AS new_on FROM s0)"""
     else:
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT DISTINCT visits - 1, %s - first_visit FROM {table} WHERE scope_key = %s", [end, scope_key]
-            )
-            pairs = np.array(cur.fetchall(), dtype=float).reshape(-1, 2)
-        x, big_t = pairs[:, 0], pairs[:, 1]
-        head = bgnbd.expected_visits_head(params, policy.expected_days, x, big_t)
-        # Array literals as one string each ('{…}'::int[]): psycopg2's ARRAY[…] of 30,000 elements took
-        # 0.3 s to parse and plan (measured).
-        q.update(
-            hx=_array_literal(x.astype(int).tolist()),
-            ht=_array_literal(big_t.astype(int).tolist()),
-            hv=_array_literal([repr(float(v)) if np.isfinite(v) else "NULL" for v in head.tolist()]),
-            r=params.r,
-            alpha=params.alpha,
-            a=params.a,
-            b=params.b,
+        from . import bgnbd
+
+        qmargin = float(policy.at_risk_threshold) + bgnbd.RISK_MARGIN
+        q.update(r=params.r, alpha=params.alpha, a=params.a, b=params.b, q=qmargin)
+        # bgnbd.risk_days in SQL (q ≥ 1 would make every eligible row due from its first visit).
+        days = (
+            "0"
+            if qmargin >= 1
+            else """floor(exp(greatest(least(
+                        ln(%(alpha)s::float8 + tx)
+                        + ln((1 / %(q)s::float8 - 1) * (%(b)s::float8 + x - 1) / %(a)s::float8) / (%(r)s::float8 + x),
+                        11.0), -50.0)) - %(alpha)s::float8)::int"""
         )
-        body = """
-            h AS (SELECT * FROM unnest(%(hx)s::int[], %(ht)s::int[], %(hv)s::float8[]) AS h(x, big_t, head)),
+        body = f"""
             p0 AS (
                 SELECT s0.*, (%(r)s::float8 + x) * (ln(%(alpha)s::float8 + big_t) - ln(%(alpha)s::float8 + tx)) AS ex
                 FROM s0
@@ -1013,27 +1018,25 @@ def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, poli
                                   ELSE 1.0 / (1.0 + %(a)s::float8 / (%(b)s::float8 + x - 1) * exp(ex)) END AS pa
                 FROM p0
             ),
-            n AS MATERIALIZED (
-                SELECT p1.id, p1.customer_id, p1.old_risk, p1.old_p, p1.old_e, p1.visits, p1.status,
-                       round(pa * 100) / 100 AS new_p, round(greatest(h.head * pa, 0) * 10) / 10 AS new_e
-                FROM p1 LEFT JOIN h ON h.x = p1.x AND h.big_t = p1.big_t
-            ),
             n2 AS (
-                SELECT n.*, (visits >= %(min)s AND status <> 'lost' AND new_p < %(thr)s) AS new_risk FROM n
+                SELECT id, customer_id, old_risk, old_on,
+                       (eligible AND round(pa * 100) / 100 < %(thr)s) AS new_risk,
+                       CASE WHEN eligible THEN first_visit + {days} END AS new_on
+                FROM p1
             )"""
     sql = f"""
         WITH s0 AS (
-            SELECT id, customer_id, visits, status, is_at_risk AS old_risk, p_alive AS old_p,
-                   expected_visits AS old_e, visits - 1 AS x, last_visit - first_visit AS tx,
-                   %(end)s - first_visit AS big_t
-            FROM {table} WHERE scope_key = %(scope)s
+            SELECT id, customer_id, first_visit, is_at_risk AS old_risk, risk_on AS old_on,
+                   visits - 1 AS x, last_visit - first_visit AS tx, %(end)s - first_visit AS big_t,
+                   (visits >= %(min)s AND status <> 'lost') AS eligible
+            FROM {table} WHERE scope_key = %(scope)s {restrict}
         ),
         {body},
         changed AS MATERIALIZED (
-            SELECT * FROM n2 WHERE (old_p, old_e, old_risk) IS DISTINCT FROM (new_p, new_e, new_risk)
+            SELECT * FROM n2 WHERE (old_risk, old_on) IS DISTINCT FROM (new_risk, new_on)
         ),
         u AS (
-            UPDATE {table} s SET p_alive = c.new_p, expected_visits = c.new_e, is_at_risk = c.new_risk
+            UPDATE {table} s SET is_at_risk = c.new_risk, risk_on = c.new_on
             FROM changed c
             WHERE s.id = c.id
             RETURNING c.customer_id, c.old_risk, c.new_risk
@@ -1052,3 +1055,91 @@ def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, poli
         _heavy_statement(cur)
         cur.execute(sql, q)
         return cur.fetchone()
+
+
+# --- The visit model at read time --------------------------------------------------------------------
+
+
+class PAlive(Func):
+    """P(alive) of a state row (``prefix`` reaches it through a relation, e.g. ``"st__"``) at ``as_of``
+    under the scope's fitted parameters — the closed form of :func:`outreach.bgnbd.p_alive`, rounded to
+    2 places, in SQL (PostgreSQL and SQLite), so lists can show and order by it without storing it.
+    NULL when the run has no model."""
+
+    output_field = FloatField()
+
+    def __init__(self, *, model_params: dict | None, as_of: dt.date, prefix: str = ""):
+        super().__init__(F(f"{prefix}visits"), F(f"{prefix}first_visit"), F(f"{prefix}last_visit"))
+        keys = ("r", "alpha", "a", "b")
+        self.model = (
+            tuple(float(model_params[k]) for k in keys)
+            if model_params and all(model_params.get(k) is not None for k in keys)
+            else None
+        )
+        self.end = as_of - dt.timedelta(days=1)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if self.model is None:
+            return "NULL", []
+        compiled = [compiler.compile(e) for e in self.get_source_expressions()]
+        if any(p for _, p in compiled):  # columns only: each is repeated below
+            raise ValueError("PAlive takes columns")
+        visits, first, last = (sql for sql, _ in compiled)
+        r, alpha, a, b = (repr(v) for v in self.model)
+        end = f"'{self.end.isoformat()}'"
+        if connection.vendor == "postgresql":
+            tx, big_t = f"({last} - {first})", f"(DATE {end} - {first})"
+        else:
+            tx, big_t = f"(julianday({last}) - julianday({first}))", f"(julianday({end}) - julianday({first}))"
+        x = f"({visits} - 1)"
+        ex = f"(({r} + {x}) * (ln({alpha} + {big_t}) - ln({alpha} + {tx})))"
+        pa = (
+            f"(CASE WHEN {visits} <= 1 OR {ex} < -700 THEN 1.0 WHEN {ex} > 700 THEN 0.0 "
+            f"ELSE 1.0 / (1.0 + {a} / ({b} + {x} - 1) * exp({ex})) END)"
+        )
+        return f"(round({pa} * 100) / 100)", []
+
+
+def scope_model(scope_key: str) -> tuple[dict | None, dt.date | None]:
+    """(model parameters, as_of) of the scope's newest finished run: what P(alive) is read against."""
+    from .models import SegmentRun
+
+    row = (
+        SegmentRun.objects.filter(scope_key=scope_key, status=SegmentRun.Status.DONE)
+        .order_by("-started_at", "-id")
+        .values_list("model_params", "as_of")
+        .first()
+    )
+    return (row[0] or None, row[1]) if row else (None, None)
+
+
+def p_alive_expression(*, scope_key: str, prefix: str = ""):
+    """P(alive) of the scope's state rows as of its newest finished run (NULL without a model)."""
+    params, as_of = scope_model(scope_key)
+    if params is None or as_of is None:
+        return Value(None, output_field=FloatField())
+    return PAlive(model_params=params, as_of=as_of, prefix=prefix)
+
+
+def visit_model_figures(
+    *,
+    visits: int,
+    first_visit: dt.date,
+    last_visit: dt.date,
+    model_params: dict | None,
+    as_of: dt.date,
+    expected_days: int | None = None,
+) -> tuple[float | None, float | None]:
+    """(P(alive), expected visits over the next ``expected_days`` — None unless asked) of one customer at
+    ``as_of`` under ``model_params`` (a run's), rounded as shown: the Python twin of :class:`PAlive`."""
+    from . import bgnbd
+
+    if not model_params or any(model_params.get(k) is None for k in ("r", "alpha", "a", "b")):
+        return None, None
+    params = bgnbd.BGNBDParams(*(float(model_params[k]) for k in ("r", "alpha", "a", "b")))
+    end = as_of - dt.timedelta(days=1)
+    x, t_x, big_t = [visits - 1], [(last_visit - first_visit).days], [(end - first_visit).days]
+    p = float(np.round(bgnbd.p_alive(params, x, t_x, big_t)[0], 2))
+    if expected_days is None:
+        return p, None
+    return p, float(np.round(bgnbd.expected_visits(params, expected_days, x, t_x, big_t)[0], 1))

@@ -203,8 +203,13 @@ class CustomerSegmentState(models.Model):
     rfm_m = models.PositiveSmallIntegerField(null=True, blank=True)
     abc = models.CharField(max_length=1, blank=True)
     xyz = models.CharField(max_length=1, blank=True)
-    p_alive = models.FloatField(null=True, blank=True)
-    expected_visits = models.FloatField(null=True, blank=True)
+    # P(alive) and expected visits are not stored: they move every day with T for most repeat customers.
+    # Readers compute them from (visits, first, last visit) and the scope's last run (as_of, parameters):
+    # ``outreach.analytics.p_alive_expression`` / ``visit_model_figures``. Only the at-risk flag is kept, exact,
+    # with the first day it can turn on under the current parameters (the finish re-checks it from then).
+    risk_on = models.DateField(
+        null=True, blank=True, help_text="First as_of on which the at-risk flag can turn on (current model)."
+    )
 
     class Meta:
         verbose_name = _("customer segment state")
