@@ -291,7 +291,7 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         )
         old = existing.pop(st.customer_id, None)
         if old is None:
-            creates.append((run.scope_key, st.customer_id, *values, False, False, ""))
+            creates.append((run.scope_key, st.customer_id, *values, False, False))
             changes += _moves(run, st.customer_id, ("", ""), (c.status, c.ladder))
         elif old[2 : 2 + len(values)] != values:
             changes += _moves(run, st.customer_id, (old[status_at], old[ladder_at]), (c.status, c.ladder))
@@ -307,7 +307,7 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         analytics.rows_insert(
             model=CustomerSegmentState,
             rows=creates,
-            fields=("scope_key", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk", "abc"),
+            fields=("scope_key", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk"),
         )
         analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=STATE_FIELDS)
         _changes_insert(changes)
@@ -456,12 +456,13 @@ def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDPara
         changes = []
     else:
         changes = _model_apply(run=run, params=params, policy=policy)
-    flips = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
-    for customer_id, was, is_ in flips:
+    ranks = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
+    for customer_id, was, is_ in ranks.flips:
         changes += _flag_moves(run, customer_id, best=(was, is_))
     _changes_insert(changes)
     PendingCustomer.objects.filter(scope_key=run.scope_key, id__lte=run.pending_watermark).delete()
-    run.counts = analytics.segment_counts(scope_key=run.scope_key)
+    run.counts = analytics.segment_counts(ranks.groups)
+    run.rank_cuts = ranks.cuts
     run.model_params = (
         {
             "r": params.r,
@@ -481,7 +482,16 @@ def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDPara
     run.finished_at = now
     run.progress_done = run.progress_total
     run.save(
-        update_fields=["counts", "ladder_moves", "model_params", "changes", "status", "finished_at", "progress_done"]
+        update_fields=[
+            "counts",
+            "rank_cuts",
+            "ladder_moves",
+            "model_params",
+            "changes",
+            "status",
+            "finished_at",
+            "progress_done",
+        ]
     )
     return run
 

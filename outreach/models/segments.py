@@ -115,6 +115,8 @@ class SegmentRun(models.Model):
     pending_watermark = models.BigIntegerField(default=0)
     changes = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
+    # The RFM / ABC boundaries the run counted with (outreach.analytics.rank_scores reads them).
+    rank_cuts = models.JSONField(default=dict, blank=True)
     # The run's ladder moves as {"from>to": customers} ("" is "not on the ladder"): the dashboard's
     # "movement since the last run" without reading the history at request time.
     ladder_moves = models.JSONField(default=dict, blank=True)
@@ -198,10 +200,9 @@ class CustomerSegmentState(models.Model):
     is_best = models.BooleanField(default=False)
     best_rank = models.PositiveIntegerField(null=True, blank=True)
     is_at_risk = models.BooleanField(default=False)
-    rfm_r = models.PositiveSmallIntegerField(null=True, blank=True)
-    rfm_f = models.PositiveSmallIntegerField(null=True, blank=True)
-    rfm_m = models.PositiveSmallIntegerField(null=True, blank=True)
-    abc = models.CharField(max_length=1, blank=True)
+    # RFM scores and the ABC class are not stored (relative to everyone, they moved for ~a third of the
+    # rows every night): the run counts them and keeps their cuts (SegmentRun.rank_cuts);
+    # outreach.analytics.rank_scores gives one customer's.
     xyz = models.CharField(max_length=1, blank=True)
     # P(alive) and expected visits are not stored: they move every day with T for most repeat customers.
     # Readers compute them from (visits, first, last visit) and the scope's last run (as_of, parameters):
