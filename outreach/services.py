@@ -473,6 +473,7 @@ def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDPara
             "customers": params.customers,
             "unit": "days",
             "fitted_as_of": (params_fitted_on or run.as_of).isoformat(),
+            "risk_on": True,
         }
         if params
         else {}
@@ -648,7 +649,10 @@ def _same_model_as_previous(*, run: SegmentRun, params: bgnbd.BGNBDParams | None
         return False
     if params is None or not previous:
         return params is None and not previous
-    return all(previous.get(k) == getattr(params, k) for k in ("r", "alpha", "a", "b"))
+    # "risk_on": the previous run wrote every row's risk_on (rows from before that column have none).
+    return bool(previous.get("risk_on")) and all(
+        previous.get(k) == getattr(params, k) for k in ("r", "alpha", "a", "b")
+    )
 
 
 def _recomputed_ids(run: SegmentRun) -> list[int]:

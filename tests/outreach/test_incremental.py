@@ -119,6 +119,24 @@ def test_time_alone_turns_at_risk_on_in_an_incremental_run_on_the_full_runs_day(
     assert flipped_on is not None and (flipped_on - last).days in (39, 40)
 
 
+def test_the_first_run_after_risk_on_appeared_rechecks_every_row(lapsed_regular, best_regular):
+    """State rows written before risk_on existed have none: the next run, though incremental with the
+    same parameters, re-checks every row instead of trusting risk_on."""
+    from outreach import bgnbd
+    from outreach.models import SegmentRun
+
+    params = bgnbd.BGNBDParams(r=0.5, alpha=10.0, a=0.8, b=2.5)
+    first = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now(), params=params)
+    expected = snapshot()
+    assert any(row[SNAPSHOT_FIELDS.index("risk_on")] for row in expected)
+    old = {k: v for k, v in first.model_params.items() if k != "risk_on"}
+    SegmentRun.objects.filter(pk=first.pk).update(model_params=old)  # as an older release left it
+    CustomerSegmentState.objects.update(risk_on=None)
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert run.mode == "incremental" and run.customers_recomputed == 0
+    assert snapshot() == expected
+
+
 def test_unchanged_memberships_write_no_history(best_regular, one_timer):
     segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
     before = SegmentChange.objects.count()
