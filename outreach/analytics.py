@@ -25,6 +25,8 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    FloatField,
+    Func,
     Max,
     Min,
     OuterRef,
@@ -321,17 +323,30 @@ def rows_insert(*, model, rows: Sequence[tuple], fields: Sequence[str], batch: i
     return len(rows)
 
 
-# --- Ranks over the state table: best, RFM, ABC -------------------------------------------------
+# --- Ranks over the state table: best (stored), RFM and ABC (counted, not stored) --------------------
+
+# Only the best customers are stored per row (is_best, best_rank: a few dozen rows move a night). RFM
+# quintiles and ABC classes are relative to everyone: when 3 % of the customers buy, the quintile and
+# ABC boundaries move past tens of thousands of others (measured: ~65,000 of 200,000 rows rewritten a
+# night). They are not stored: the finish counts them (the dashboard's grids) and keeps their **cuts**
+# on the run (``SegmentRun.rank_cuts``), from which :func:`rank_scores` gives any customer's scores.
+
+GROUP_KEYS = ("status", "ladder", "is_best", "is_at_risk", "abc", "xyz", "rfm_r", "rfm_f")
 
 
-RANK_FIELDS = ("is_best", "best_rank", "rfm_r", "rfm_f", "rfm_m", "abc")
+@dataclass
+class Ranks:
+    """What the rank pass found: best flips (customer, was, is), the groups for the counts (dicts of
+    GROUP_KEYS with ``n`` customers and ``m`` the sum of their M scores) and the cuts."""
+
+    flips: list[tuple[int, bool, bool]]
+    groups: list[dict]
+    cuts: dict
 
 
-def ranks_apply(*, scope_key: str, policy: rules.Policy, force_orm: bool = False) -> list[tuple[int, bool, bool]]:
-    """Recompute best / RFM / ABC for every customer of the scope; write only rows that changed.
-
-    Returns (customer_id, was_best, is_best) for the rows whose best membership flipped.
-    """
+def ranks_apply(*, scope_key: str, policy: rules.Policy, force_orm: bool = False) -> Ranks:
+    """Recompute the best customers (writing only the rows that moved) and the RFM/ABC scores of every
+    customer of the scope, grouped for the counts, with their cuts."""
     states = CustomerSegmentState.objects.filter(scope_key=scope_key)
     ranked = states.filter(window_visits__gt=0).count()
     limit = policy.best_limit(ranked)
@@ -340,16 +355,64 @@ def ranks_apply(*, scope_key: str, policy: rules.Policy, force_orm: bool = False
     return _ranks_apply_orm(states=states, policy=policy, limit=limit)
 
 
-def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> list[tuple[int, bool, bool]]:
-    """One statement, two sorts: R and F ranks come from per-value histograms (at most a few hundred
-    distinct last visits and visit counts: ``rank()`` is 1 + the customers below the value), the best
-    customers from a top-``limit`` sort, M and ABC from one pass over revenue, descending. Only rows
-    whose values change are joined back and written."""
+def rank_scores(state, cuts: dict) -> tuple[int | None, int | None, int | None, str]:
+    """(R, F, M, ABC) of one state row from its run's cuts — exactly what the run counted.
+
+    A quintile score is ``1 + ⌊5 (rank − 1) / n⌋`` with rank = 1 + the customers below the value, so it
+    grows by one at each of four values: ``cuts["r"][k]`` is the smallest last visit scoring k + 2 (None:
+    nobody does). ABC follows the revenue order (descending, then customer id): ``cuts["abc"]["b"]`` is the
+    first customer past A, ``["c"]`` the first in C, as (revenue, customer id)."""
+    if not cuts or not cuts.get("n"):
+        return None, None, None, ""
+
+    def score(value, bounds, parse):
+        return 1 + sum(1 for c in bounds if c is not None and value >= parse(c))
+
+    r = score(state.last_visit, cuts["r"], dt.date.fromisoformat)
+    f = score(state.window_visits, cuts["f"], int)
+    m = score(Decimal(state.window_revenue), cuts["m"], Decimal)
+    revenue = Decimal(state.window_revenue)
+
+    def before(cut) -> bool:
+        return cut is None or revenue > Decimal(cut[0]) or (revenue == Decimal(cut[0]) and state.customer_id < cut[1])
+
+    if revenue <= 0:
+        abc = ""
+    elif before(cuts["abc"]["b"]):
+        abc = "A"
+    else:
+        abc = "B" if before(cuts["abc"]["c"]) else "C"
+    return r, f, m, abc
+
+
+def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> Ranks:
+    """Two statements. The best: a top-``limit`` sort, joined with the current best rows, writing the
+    rows that moved. The scores: R and F ranks from per-value histograms (a few hundred distinct last
+    visits and visit counts: ``rank()`` is 1 + the customers below the value), M and ABC from one sort
+    by revenue, descending — grouped for the counts, with the cuts, nothing written."""
     table = CustomerSegmentState._meta.db_table
+    best_sql = f"""
+        WITH top AS (
+            SELECT id, row_number() OVER (ORDER BY window_visits DESC, last_visit DESC, customer_id) AS brank
+            FROM (SELECT id, window_visits, last_visit, customer_id FROM {table}
+                  WHERE scope_key = %(scope)s AND window_visits > 0
+                  ORDER BY window_visits DESC, last_visit DESC, customer_id LIMIT %(limit)s) t
+        ),
+        cur AS (SELECT id, best_rank FROM {table} WHERE scope_key = %(scope)s AND is_best),
+        n AS (
+            SELECT coalesce(top.id, cur.id) AS id, (cur.id IS NOT NULL) AS old_best, cur.best_rank AS old_rank,
+                   top.brank
+            FROM top FULL JOIN cur ON cur.id = top.id
+        )
+        UPDATE {table} s SET is_best = (n.brank IS NOT NULL), best_rank = n.brank
+        FROM n
+        WHERE s.id = n.id AND (n.old_best, n.old_rank) IS DISTINCT FROM (n.brank IS NOT NULL, n.brank)
+        RETURNING s.customer_id, n.old_best, (n.brank IS NOT NULL)
+    """
+    bounds = ", ".join
     sql = f"""
         WITH base AS MATERIALIZED (
-            SELECT id, customer_id, is_best, best_rank, rfm_r, rfm_f, rfm_m, abc,
-                   window_visits, window_revenue, last_visit
+            SELECT customer_id, status, ladder, is_best, is_at_risk, xyz, window_visits, window_revenue, last_visit
             FROM {table} WHERE scope_key = %(scope)s
         ),
         tot AS (SELECT count(*) AS n, coalesce(sum(greatest(window_revenue, 0)), 0) AS rev_total FROM base),
@@ -363,16 +426,8 @@ def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> lis
                 ORDER BY window_visits ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::bigint AS f_rank
             FROM base GROUP BY window_visits
         ),
-        top AS (
-            SELECT id, row_number() OVER (ORDER BY window_visits DESC, last_visit DESC, customer_id) AS brank
-            FROM (SELECT id, window_visits, last_visit, customer_id FROM base WHERE window_visits > 0
-                  ORDER BY window_visits DESC, last_visit DESC, customer_id LIMIT %(limit)s) t
-        ),
-        c AS (
-            -- One sort (revenue, descending) for M and ABC; R, F and best are hash look-ups.
-            SELECT b.id, b.customer_id, b.is_best AS old_best, b.best_rank AS old_rank, b.rfm_r AS old_r,
-                   b.rfm_f AS old_f, b.rfm_m AS old_m, b.abc AS old_abc,
-                   (top.brank IS NOT NULL) AS is_best, top.brank AS best_rank,
+        c AS MATERIALIZED (
+            SELECT b.*,
                    1 + (5 * (rh.r_rank - 1)) / tot.n AS rfm_r,
                    1 + (5 * (fh.f_rank - 1)) / tot.n AS rfm_f,
                    -- rank() ascending = 1 + n − (customers with at least this revenue, peers included)
@@ -388,22 +443,23 @@ def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> lis
             FROM base b CROSS JOIN tot
             JOIN rh ON rh.last_visit = b.last_visit
             JOIN fh ON fh.window_visits = b.window_visits
-            LEFT JOIN top ON top.id = b.id
             WINDOW w_before AS (
                 ORDER BY b.window_revenue DESC, b.customer_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
             )
         ),
-        changed AS MATERIALIZED (
-            SELECT * FROM c
-            WHERE (old_best, old_rank, old_r, old_f, old_m, old_abc)
-                  IS DISTINCT FROM (is_best, best_rank, rfm_r, rfm_f, rfm_m, abc)
+        g AS (
+            SELECT {", ".join(GROUP_KEYS)}, count(*) AS n, sum(rfm_m) AS m FROM c GROUP BY {", ".join(GROUP_KEYS)}
+        ),
+        k AS (
+            SELECT count(*) AS total,
+                   ARRAY[{bounds(f"min(last_visit) FILTER (WHERE rfm_r >= {i})" for i in range(2, 6))}] AS cut_r,
+                   ARRAY[{bounds(f"min(window_visits) FILTER (WHERE rfm_f >= {i})" for i in range(2, 6))}] AS cut_f,
+                   ARRAY[{bounds(f"min(window_revenue) FILTER (WHERE rfm_m >= {i})" for i in range(2, 6))}] AS cut_m,
+                   min(ARRAY[-window_revenue, customer_id]) FILTER (WHERE abc IN ('B', 'C')) AS cut_b,
+                   min(ARRAY[-window_revenue, customer_id]) FILTER (WHERE abc = 'C') AS cut_c
+            FROM c
         )
-        UPDATE {table} s
-        SET is_best = c.is_best, best_rank = c.best_rank, rfm_r = c.rfm_r, rfm_f = c.rfm_f, rfm_m = c.rfm_m,
-            abc = c.abc
-        FROM changed c
-        WHERE s.id = c.id
-        RETURNING s.customer_id, c.old_best, c.is_best
+        SELECT g.*, k.total, k.cut_r, k.cut_f, k.cut_m, k.cut_b, k.cut_c FROM g CROSS JOIN k
     """
     params = {
         "scope": scope_key,
@@ -413,8 +469,42 @@ def _ranks_apply_sql(*, scope_key: str, policy: rules.Policy, limit: int) -> lis
     }
     with transaction.atomic(), connection.cursor() as cur:
         _heavy_statement(cur)
+        cur.execute(best_sql, params)
+        flips = [(cid, old, new) for cid, old, new in cur.fetchall() if old != new]
         cur.execute(sql, params)
-        return [(cid, old, new) for cid, old, new in cur.fetchall() if old != new]
+        names = [c.name for c in cur.description]
+        rows = [dict(zip(names, rec, strict=True)) for rec in cur.fetchall()]
+    groups = [{k: r[k] for k in (*GROUP_KEYS, "n", "m")} for r in rows]
+    cuts: dict = {}
+    if rows:
+        k = rows[0]
+        cuts = _cuts(
+            n=k["total"],
+            r=k["cut_r"],
+            f=k["cut_f"],
+            m=k["cut_m"],
+            cut_b=None if k["cut_b"] is None else (-k["cut_b"][0], int(k["cut_b"][1])),
+            cut_c=None if k["cut_c"] is None else (-k["cut_c"][0], int(k["cut_c"][1])),
+        )
+    return Ranks(flips=flips, groups=groups, cuts=cuts)
+
+
+def _cuts(*, n: int, r, f, m, cut_b, cut_c) -> dict:
+    """The cuts as JSON: dates in ISO form, revenues as decimal strings (2 places)."""
+
+    def money(v) -> str:
+        return str(Decimal(v).quantize(Decimal("0.01")))
+
+    return {
+        "n": n,
+        "r": [None if v is None else v.isoformat() for v in r],
+        "f": [None if v is None else int(v) for v in f],
+        "m": [None if v is None else money(v) for v in m],
+        "abc": {
+            "b": None if cut_b is None else [money(cut_b[0]), cut_b[1]],
+            "c": None if cut_c is None else [money(cut_c[0]), cut_c[1]],
+        },
+    }
 
 
 def _heavy_statement(cur) -> None:
@@ -428,7 +518,7 @@ def _heavy_statement(cur) -> None:
     cur.execute("SET LOCAL enable_mergejoin = off")
 
 
-def _ranks_apply_orm(*, states, policy: rules.Policy, limit: int) -> list[tuple[int, bool, bool]]:
+def _ranks_apply_orm(*, states, policy: rules.Policy, limit: int) -> Ranks:
     positive = Case(When(window_revenue__gt=0, then=F("window_revenue")), default=Value(Decimal("0")))
     rows = states.annotate(
         brank=Window(RowNumber(), order_by=[F("window_visits").desc(), F("last_visit").desc(), F("customer_id").asc()]),
@@ -444,24 +534,49 @@ def _ranks_apply_orm(*, states, policy: rules.Policy, limit: int) -> list[tuple[
         rev_total=Window(Sum(positive, output_field=DecimalField(max_digits=16, decimal_places=2))),
     ).order_by("id")
     changed, flips = [], []
+    groups: Counter = Counter()
+    m_sums: Counter = Counter()
+    low: dict = {"r": [None] * 4, "f": [None] * 4, "m": [None] * 4}
+    cut_b = cut_c = None
+    total = 0
     for s in rows.iterator(chunk_size=5000):
+        total += 1
         best = s.window_visits > 0 and s.brank <= limit
-        new = {
-            "is_best": best,
-            "best_rank": s.brank if best else None,
-            "rfm_r": rules.quintile(s.r_rank, s.n),
-            "rfm_f": rules.quintile(s.f_rank, s.n),
-            "rfm_m": rules.quintile(s.m_rank, s.n),
-            "abc": rules.abc_for(Decimal(s.rev_before or 0), Decimal(s.rev_total or 0), policy)
-            if s.window_revenue > 0
-            else "",
-        }
-        if any(getattr(s, k) != v for k, v in new.items()):
+        rank = s.brank if best else None
+        if (s.is_best, s.best_rank) != (best, rank):
             if s.is_best != best:
                 flips.append((s.customer_id, s.is_best, best))
-            changed.append((s.pk, *(new[f] for f in RANK_FIELDS)))
-    rows_update(model=CustomerSegmentState, rows=changed, fields=RANK_FIELDS)
-    return flips
+            changed.append((s.pk, best, rank))
+        r, f, m = rules.quintile(s.r_rank, s.n), rules.quintile(s.f_rank, s.n), rules.quintile(s.m_rank, s.n)
+        revenue = Decimal(s.window_revenue)
+        abc = rules.abc_for(Decimal(s.rev_before or 0), Decimal(s.rev_total or 0), policy) if revenue > 0 else ""
+        key = (s.status, s.ladder, best, s.is_at_risk, abc, s.xyz, r, f)
+        groups[key] += 1
+        m_sums[key] += m
+        for name, score, value in (("r", r, s.last_visit), ("f", f, s.window_visits), ("m", m, revenue)):
+            for i in range(score - 1):  # the smallest value scoring at least i + 2
+                if low[name][i] is None or value < low[name][i]:
+                    low[name][i] = value
+        order = (-revenue, s.customer_id)
+        if abc in ("B", "C") and (cut_b is None or order < cut_b):
+            cut_b = order
+        if abc == "C" and (cut_c is None or order < cut_c):
+            cut_c = order
+    rows_update(model=CustomerSegmentState, rows=changed, fields=("is_best", "best_rank"))
+    out = [{**dict(zip(GROUP_KEYS, key, strict=True)), "n": n, "m": m_sums[key]} for key, n in groups.items()]
+    cuts = (
+        _cuts(
+            n=total,
+            r=low["r"],
+            f=low["f"],
+            m=low["m"],
+            cut_b=None if cut_b is None else (-cut_b[0], cut_b[1]),
+            cut_c=None if cut_c is None else (-cut_c[0], cut_c[1]),
+        )
+        if total
+        else {}
+    )
+    return Ranks(flips=flips, groups=out, cuts=cuts)
 
 
 # --- Model inputs and counts ---------------------------------------------------------------------
@@ -477,21 +592,15 @@ def model_inputs(*, scope_key: str) -> list[dict]:
     )
 
 
-def segment_counts(*, scope_key: str) -> dict[str, int]:
+def segment_counts(groups: Iterable[dict]) -> dict[str, int]:
     """Members per segment name (the names of the commands), the ABC-XYZ matrix and the RFM grid, from
-    one grouped pass over the scope's state rows (a few thousand groups, summed here)."""
-    rows = (
-        CustomerSegmentState.objects.filter(scope_key=scope_key)
-        .values("status", "ladder", "is_best", "is_at_risk", "abc", "xyz", "rfm_r", "rfm_f")
-        .annotate(n=Count("id"), m=Sum("rfm_m"))
-        .order_by()
-    )
+    the rank pass's groups (a few thousand, summed here)."""
     counts: dict = {"best": 0, "at_risk": 0, "customers": 0}
     for name in (rules.LAPSED, rules.LOST, rules.NEW, rules.ONE_TIMER, *rules.LADDER):
         counts[name] = 0
     abc_xyz: Counter = Counter()
     rfm: dict[str, dict[str, int]] = {}
-    for r in rows:
+    for r in groups:
         n = r["n"]
         counts["customers"] += n
         counts["best"] += n if r["is_best"] else 0
@@ -504,7 +613,7 @@ def segment_counts(*, scope_key: str) -> dict[str, int]:
         if r["rfm_r"] and r["rfm_f"]:
             cell = rfm.setdefault(f"{r['rfm_r']}:{r['rfm_f']}", {"n": 0, "m": 0})
             cell["n"] += n
-            cell["m"] += r["m"] or 0
+            cell["m"] += int(r["m"] or 0)
     counts["abc_xyz"] = dict(sorted(abc_xyz.items()))
     counts["rfm"] = dict(sorted(rfm.items()))
     return counts
@@ -881,8 +990,8 @@ def segment_chunk_write(
             RETURNING s.id
         ),
         ins AS (
-            INSERT INTO {state} (scope_key, customer_id, {cols}, is_best, is_at_risk, abc, rfm_r, rfm_f, rfm_m)
-            SELECT %(scope)s, {", ".join(["f.customer_id", fcols])}, false, false, '', NULL, NULL, NULL
+            INSERT INTO {state} (scope_key, customer_id, {cols}, is_best, is_at_risk)
+            SELECT %(scope)s, {", ".join(["f.customer_id", fcols])}, false, false
             FROM segchunk_f f WHERE NOT EXISTS (SELECT 1 FROM segchunk_cur cur WHERE cur.customer_id = f.customer_id)
             RETURNING id
         ),
@@ -959,49 +1068,52 @@ def model_inputs_sampled(*, scope_key: str, sample: int = FIT_SAMPLE) -> list[di
         return [{"visits": v, "first_visit": f, "last_visit": la, "n": n} for v, f, la, n in cur.fetchall()]
 
 
-def _array_literal(values: Sequence) -> str:
-    return "{" + ",".join(str(v) for v in values) + "}"
-
-
-def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, policy: rules.Policy) -> tuple[int, int]:
-    """P(alive), expected visits and "at risk" for every state row of the scope in one UPDATE, with the
-    at-risk flips written to the history in the same statement. Returns (rows updated, flips).
+def model_apply_sql(
+    *,
+    run_id: int,
+    scope_key: str,
+    as_of: dt.date,
+    params,
+    policy: rules.Policy,
+    customer_ids: Sequence[int] | None = None,
+) -> tuple[int, int]:
+    """The at-risk flag and the day it can next turn on (``risk_on``) for the scope's state rows in one
+    UPDATE, with the flips written to the history in the same statement. Returns (rows updated, flips).
 
     P(alive) is the closed form (as :func:`outreach.bgnbd.p_alive`, same operation order, rounded to 2
-    places like ``np.round``); expected visits need ₂F₁, whose factor depends on (x, T) only, so numpy
-    computes it once per distinct (x, T) and the statement joins it in.
-    """
-    from . import bgnbd
+    places like ``np.round``), evaluated here only for the flag: it is not stored (readers compute it,
+    :func:`p_alive_expression`). ``risk_on`` is :func:`outreach.bgnbd.risk_days` after the first visit.
 
+    ``customer_ids`` (an incremental run keeping the previous run's parameters): only those customers'
+    rows and the rows not at risk whose ``risk_on`` has come — P(alive) falls only with T for everyone
+    else, so nobody else's flag can move, and the result equals the full pass.
+    """
     table, history = CustomerSegmentState._meta.db_table, SegmentChange._meta.db_table
     end = as_of - dt.timedelta(days=1)
     q = {"scope": scope_key, "end": end, "run": run_id, "run_as_of": as_of}
     q.update(min=policy.lapse_min_visits, thr=float(policy.at_risk_threshold))
+    restrict = ""
+    if customer_ids is not None:
+        restrict = "AND (customer_id = ANY(%(ids)s) OR (risk_on <= %(run_as_of)s AND NOT is_at_risk))"
+        q["ids"] = list(customer_ids)
     if params is None:
         body = """
-            n2 AS (SELECT id, customer_id, old_risk, old_p, old_e, NULL::float8 AS new_p, NULL::float8 AS new_e,
-                          false AS new_risk FROM s0)"""
+            n2 AS (SELECT id, customer_id, old_risk, old_on, false AS new_risk, NULL::date AS new_on FROM s0)"""
     else:
-        with connection.cursor() as cur:
-            cur.execute(
-                f"SELECT DISTINCT visits - 1, %s - first_visit FROM {table} WHERE scope_key = %s", [end, scope_key]
-            )
-            pairs = np.array(cur.fetchall(), dtype=float).reshape(-1, 2)
-        x, big_t = pairs[:, 0], pairs[:, 1]
-        head = bgnbd.expected_visits_head(params, policy.expected_days, x, big_t)
-        # Array literals as one string each ('{…}'::int[]): psycopg2's ARRAY[…] of 30,000 elements took
-        # 0.3 s to parse and plan (measured).
-        q.update(
-            hx=_array_literal(x.astype(int).tolist()),
-            ht=_array_literal(big_t.astype(int).tolist()),
-            hv=_array_literal([repr(float(v)) if np.isfinite(v) else "NULL" for v in head.tolist()]),
-            r=params.r,
-            alpha=params.alpha,
-            a=params.a,
-            b=params.b,
+        from . import bgnbd
+
+        qmargin = float(policy.at_risk_threshold) + bgnbd.RISK_MARGIN
+        q.update(r=params.r, alpha=params.alpha, a=params.a, b=params.b, q=qmargin)
+        # bgnbd.risk_days in SQL (q ≥ 1 would make every eligible row due from its first visit).
+        days = (
+            "0"
+            if qmargin >= 1
+            else """floor(exp(greatest(least(
+                        ln(%(alpha)s::float8 + tx)
+                        + ln((1 / %(q)s::float8 - 1) * (%(b)s::float8 + x - 1) / %(a)s::float8) / (%(r)s::float8 + x),
+                        11.0), -50.0)) - %(alpha)s::float8)::int"""
         )
-        body = """
-            h AS (SELECT * FROM unnest(%(hx)s::int[], %(ht)s::int[], %(hv)s::float8[]) AS h(x, big_t, head)),
+        body = f"""
             p0 AS (
                 SELECT s0.*, (%(r)s::float8 + x) * (ln(%(alpha)s::float8 + big_t) - ln(%(alpha)s::float8 + tx)) AS ex
                 FROM s0
@@ -1013,27 +1125,25 @@ def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, poli
                                   ELSE 1.0 / (1.0 + %(a)s::float8 / (%(b)s::float8 + x - 1) * exp(ex)) END AS pa
                 FROM p0
             ),
-            n AS MATERIALIZED (
-                SELECT p1.id, p1.customer_id, p1.old_risk, p1.old_p, p1.old_e, p1.visits, p1.status,
-                       round(pa * 100) / 100 AS new_p, round(greatest(h.head * pa, 0) * 10) / 10 AS new_e
-                FROM p1 LEFT JOIN h ON h.x = p1.x AND h.big_t = p1.big_t
-            ),
             n2 AS (
-                SELECT n.*, (visits >= %(min)s AND status <> 'lost' AND new_p < %(thr)s) AS new_risk FROM n
+                SELECT id, customer_id, old_risk, old_on,
+                       (eligible AND round(pa * 100) / 100 < %(thr)s) AS new_risk,
+                       CASE WHEN eligible THEN first_visit + {days} END AS new_on
+                FROM p1
             )"""
     sql = f"""
         WITH s0 AS (
-            SELECT id, customer_id, visits, status, is_at_risk AS old_risk, p_alive AS old_p,
-                   expected_visits AS old_e, visits - 1 AS x, last_visit - first_visit AS tx,
-                   %(end)s - first_visit AS big_t
-            FROM {table} WHERE scope_key = %(scope)s
+            SELECT id, customer_id, first_visit, is_at_risk AS old_risk, risk_on AS old_on,
+                   visits - 1 AS x, last_visit - first_visit AS tx, %(end)s - first_visit AS big_t,
+                   (visits >= %(min)s AND status <> 'lost') AS eligible
+            FROM {table} WHERE scope_key = %(scope)s {restrict}
         ),
         {body},
         changed AS MATERIALIZED (
-            SELECT * FROM n2 WHERE (old_p, old_e, old_risk) IS DISTINCT FROM (new_p, new_e, new_risk)
+            SELECT * FROM n2 WHERE (old_risk, old_on) IS DISTINCT FROM (new_risk, new_on)
         ),
         u AS (
-            UPDATE {table} s SET p_alive = c.new_p, expected_visits = c.new_e, is_at_risk = c.new_risk
+            UPDATE {table} s SET is_at_risk = c.new_risk, risk_on = c.new_on
             FROM changed c
             WHERE s.id = c.id
             RETURNING c.customer_id, c.old_risk, c.new_risk
@@ -1052,3 +1162,91 @@ def model_apply_sql(*, run_id: int, scope_key: str, as_of: dt.date, params, poli
         _heavy_statement(cur)
         cur.execute(sql, q)
         return cur.fetchone()
+
+
+# --- The visit model at read time --------------------------------------------------------------------
+
+
+class PAlive(Func):
+    """P(alive) of a state row (``prefix`` reaches it through a relation, e.g. ``"st__"``) at ``as_of``
+    under the scope's fitted parameters — the closed form of :func:`outreach.bgnbd.p_alive`, rounded to
+    2 places, in SQL (PostgreSQL and SQLite), so lists can show and order by it without storing it.
+    NULL when the run has no model."""
+
+    output_field = FloatField()
+
+    def __init__(self, *, model_params: dict | None, as_of: dt.date, prefix: str = ""):
+        super().__init__(F(f"{prefix}visits"), F(f"{prefix}first_visit"), F(f"{prefix}last_visit"))
+        keys = ("r", "alpha", "a", "b")
+        self.model = (
+            tuple(float(model_params[k]) for k in keys)
+            if model_params and all(model_params.get(k) is not None for k in keys)
+            else None
+        )
+        self.end = as_of - dt.timedelta(days=1)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if self.model is None:
+            return "NULL", []
+        compiled = [compiler.compile(e) for e in self.get_source_expressions()]
+        if any(p for _, p in compiled):  # columns only: each is repeated below
+            raise ValueError("PAlive takes columns")
+        visits, first, last = (sql for sql, _ in compiled)
+        r, alpha, a, b = (repr(v) for v in self.model)
+        end = f"'{self.end.isoformat()}'"
+        if connection.vendor == "postgresql":
+            tx, big_t = f"({last} - {first})", f"(DATE {end} - {first})"
+        else:
+            tx, big_t = f"(julianday({last}) - julianday({first}))", f"(julianday({end}) - julianday({first}))"
+        x = f"({visits} - 1)"
+        ex = f"(({r} + {x}) * (ln({alpha} + {big_t}) - ln({alpha} + {tx})))"
+        pa = (
+            f"(CASE WHEN {visits} <= 1 OR {ex} < -700 THEN 1.0 WHEN {ex} > 700 THEN 0.0 "
+            f"ELSE 1.0 / (1.0 + {a} / ({b} + {x} - 1) * exp({ex})) END)"
+        )
+        return f"(round({pa} * 100) / 100)", []
+
+
+def scope_model(scope_key: str) -> tuple[dict | None, dt.date | None]:
+    """(model parameters, as_of) of the scope's newest finished run: what P(alive) is read against."""
+    from .models import SegmentRun
+
+    row = (
+        SegmentRun.objects.filter(scope_key=scope_key, status=SegmentRun.Status.DONE)
+        .order_by("-started_at", "-id")
+        .values_list("model_params", "as_of")
+        .first()
+    )
+    return (row[0] or None, row[1]) if row else (None, None)
+
+
+def p_alive_expression(*, scope_key: str, prefix: str = ""):
+    """P(alive) of the scope's state rows as of its newest finished run (NULL without a model)."""
+    params, as_of = scope_model(scope_key)
+    if params is None or as_of is None:
+        return Value(None, output_field=FloatField())
+    return PAlive(model_params=params, as_of=as_of, prefix=prefix)
+
+
+def visit_model_figures(
+    *,
+    visits: int,
+    first_visit: dt.date,
+    last_visit: dt.date,
+    model_params: dict | None,
+    as_of: dt.date,
+    expected_days: int | None = None,
+) -> tuple[float | None, float | None]:
+    """(P(alive), expected visits over the next ``expected_days`` — None unless asked) of one customer at
+    ``as_of`` under ``model_params`` (a run's), rounded as shown: the Python twin of :class:`PAlive`."""
+    from . import bgnbd
+
+    if not model_params or any(model_params.get(k) is None for k in ("r", "alpha", "a", "b")):
+        return None, None
+    params = bgnbd.BGNBDParams(*(float(model_params[k]) for k in ("r", "alpha", "a", "b")))
+    end = as_of - dt.timedelta(days=1)
+    x, t_x, big_t = [visits - 1], [(last_visit - first_visit).days], [(end - first_visit).days]
+    p = float(np.round(bgnbd.p_alive(params, x, t_x, big_t)[0], 2))
+    if expected_days is None:
+        return p, None
+    return p, float(np.round(bgnbd.expected_visits(params, expected_days, x, t_x, big_t)[0], 1))

@@ -126,6 +126,27 @@ def p_alive(params: BGNBDParams, x, t_x, T) -> np.ndarray:
     return 1.0 / (1.0 + ratio)
 
 
+# The at-risk flag compares P(alive) rounded to 2 places with the threshold; the day it can turn on is
+# computed for a P(alive) this much above the threshold, so rounding never makes it late.
+RISK_MARGIN = 0.01
+
+
+def risk_days(params: BGNBDParams, threshold: float, x, t_x) -> np.ndarray:
+    """Whole days after the first visit from which P(alive) can be below ``threshold`` (conservative).
+
+    P(alive) falls as T grows (x, t_x fixed): ``1 / (1 + a/(b+x−1) ((α+T)/(α+t_x))^(r+x))`` is below q from
+    ``T* = (α+t_x) · exp(ln((1/q − 1)(b+x−1)/a) / (r+x)) − α``. Returns ``floor(T*)`` with q = threshold +
+    RISK_MARGIN, the exponent clamped to [−50, 11] (at most ~160 years). For x ≥ 1 only.
+    """
+    x = np.asarray(x, dtype=float)
+    t_x = np.asarray(t_x, dtype=float)
+    q = threshold + RISK_MARGIN
+    if q >= 1:
+        return np.zeros_like(x)
+    e = np.log(params.alpha + t_x) + np.log((1 / q - 1) * (params.b + x - 1) / params.a) / (params.r + x)
+    return np.floor(np.exp(np.clip(e, -50.0, 11.0)) - params.alpha)
+
+
 def expected_visits_head(params: BGNBDParams, t: float, x, T) -> np.ndarray:
     """The factor of eq. 10 that depends on (x, T) only: E[visits in the next ``t``] = head × P(alive)."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b

@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Feedback, PurchaseTicket, Store
 
+from . import analytics
 from .campaigns_wording import SHIPPED_LANGUAGES
 from .models import CHAIN, Ladder, Status
 from .notes_models import Campaign, CampaignKind, ChannelPolicy, HoldoutMember, Note, NoteChannel, NoteStatus
@@ -194,7 +195,6 @@ _STATE_FIELDS = {
     "last_visit": "st__last_visit",
     "median_gap_days": "st__median_gap_days",
     "best_rank": "st__best_rank",
-    "p_alive": "st__p_alive",
     "status": "st__status",
     "is_at_risk": "st__is_at_risk",
 }
@@ -230,6 +230,7 @@ def campaign_candidates(*, campaign: Campaign, as_of: dt.datetime, home_store: S
         .annotate(
             open_complaint=Exists(Feedback.objects.open_complaints().filter(customer=OuterRef("pk"))),
             **{name: F(path) for name, path in _STATE_FIELDS.items()},
+            p_alive=analytics.p_alive_expression(scope_key=scope, prefix="st__"),
         )
     )
     if home_store is not None:
@@ -297,7 +298,7 @@ def campaign_candidates(*, campaign: Campaign, as_of: dt.datetime, home_store: S
             qs = qs.filter(tags__name__iexact=campaign.interest_tag.strip())
         qs = qs.order_by("pk")
     extra = ("big_total", "big_at") if kind == CampaignKind.BIG_PURCHASE else ()
-    return qs.values("pk", *_CUSTOMER_FIELDS, "open_complaint", *_STATE_FIELDS, *extra)
+    return qs.values("pk", *_CUSTOMER_FIELDS, "open_complaint", *_STATE_FIELDS, "p_alive", *extra)
 
 
 def _is_leap(year: int) -> bool:

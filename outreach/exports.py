@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer, PurchaseTicket
 from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
 
-from . import rules
+from . import analytics, rules
 from .analytics_dashboard import TZ_MARGIN, month_start, next_month
 from .models import CHAIN, CustomerMonth, CustomerSegmentState, ExportJob
 from .selectors import SEGMENT_LABELS
@@ -162,11 +162,14 @@ def _members(request: ExportRequest) -> QuerySet:
 
 def _segment(request: ExportRequest) -> QuerySet:
     """(customer_id, last_visit) of the members, in the segment's order (as the Segments page lists them)."""
+    members = _members(request)
+    if request.segment == "at_risk":  # P(alive) is read against the scope's newest run, not stored
+        members = members.annotate(p_alive=analytics.p_alive_expression(scope_key=request.scope_key))
     order = {
         "best": ("best_rank", "customer_id"),
         "at_risk": ("p_alive", "customer_id"),
     }.get(request.segment, ("-visits", "-last_visit", "customer_id"))
-    return _members(request).order_by(*order).values("customer_id", "last_visit")
+    return members.order_by(*order).values("customer_id", "last_visit")
 
 
 def export_queryset(request: ExportRequest) -> QuerySet:

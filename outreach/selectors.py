@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from customers.access import access_for, stores_for
 from customers.models import Customer, Store
 
-from . import rules
+from . import analytics, rules
 from .models import CHAIN, CustomerSegmentState, SegmentRun, scope_key_for
 
 SEGMENT_LABELS = {
@@ -50,7 +50,12 @@ def segment_members(*, store: Store | None, name: str, limit: int | None = None)
     """Members of one segment in the scope, most visits first (best: by rank)."""
     if name not in rules.SEGMENT_NAMES:
         raise ValueError(name)
-    qs: QuerySet = CustomerSegmentState.objects.filter(scope_key=scope_key_for(store)).select_related("customer")
+    scope_key = scope_key_for(store)
+    qs: QuerySet = (
+        CustomerSegmentState.objects.filter(scope_key=scope_key)
+        .select_related("customer")
+        .annotate(p_alive=analytics.p_alive_expression(scope_key=scope_key))
+    )
     if name == "best":
         qs = qs.filter(is_best=True).order_by("best_rank")
     elif name == "at_risk":
@@ -85,13 +90,9 @@ def segment_badges(customer: Customer, *, as_of: dt.date | None = None, scope_ke
     state = CustomerSegmentState.objects.filter(scope_key=scope_key, customer=customer).first()
     if state is None:
         return []
+    model_params, run_as_of = analytics.scope_model(scope_key)
     if as_of is None:
-        run = (
-            SegmentRun.objects.filter(scope_key=scope_key, status=SegmentRun.Status.DONE)
-            .order_by("-started_at")
-            .first()
-        )
-        as_of = run.as_of if run else state.last_visit + dt.timedelta(days=1)
+        as_of = run_as_of or state.last_visit + dt.timedelta(days=1)
     since = (as_of - state.last_visit).days
     gap = state.median_gap_days
     badges = []
@@ -125,12 +126,21 @@ def segment_badges(customer: Customer, *, as_of: dt.date | None = None, scope_ke
         badges.append(
             Badge("one_timer", _("one-timer"), _("one visit, %(since)s ago") % {"since": rules.humanize_days(since)})
         )
-    if state.is_at_risk and state.p_alive is not None:
+    p_alive = None
+    if state.is_at_risk and run_as_of is not None:
+        p_alive, _expected = analytics.visit_model_figures(
+            visits=state.visits,
+            first_visit=state.first_visit,
+            last_visit=state.last_visit,
+            model_params=model_params,
+            as_of=run_as_of,
+        )
+    if p_alive is not None:
         badges.append(
             Badge(
                 "at_risk",
                 _("at risk"),
-                rules.explain_at_risk(median_gap_days=gap, days_since=since, p_alive=state.p_alive),
+                rules.explain_at_risk(median_gap_days=gap, days_since=since, p_alive=p_alive),
             )
         )
     ladder_reason = {

@@ -181,7 +181,9 @@ def segments_run_start(
         ) from None
     if incremental:
         ids = sorted(_changed_customers(run=run, prev=prev, store=store))
-        size = max(MIN_CHUNK, math.ceil(len(ids) / MAX_CHUNKS))
+        # As many chunks as a full run would cut for this many customers (each chunk has a fixed cost).
+        parts = max(1, min(MAX_CHUNKS, math.ceil(len(ids) / TARGET_CHUNK)))
+        size = max(MIN_CHUNK, math.ceil(len(ids) / parts))
         chunks = [ChunkSpec(ids=tuple(ids[i : i + size])) for i in range(0, len(ids), size)]
         total = len(ids)
     else:
@@ -289,7 +291,7 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         )
         old = existing.pop(st.customer_id, None)
         if old is None:
-            creates.append((run.scope_key, st.customer_id, *values, False, False, ""))
+            creates.append((run.scope_key, st.customer_id, *values, False, False))
             changes += _moves(run, st.customer_id, ("", ""), (c.status, c.ladder))
         elif old[2 : 2 + len(values)] != values:
             changes += _moves(run, st.customer_id, (old[status_at], old[ladder_at]), (c.status, c.ladder))
@@ -305,7 +307,7 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
         analytics.rows_insert(
             model=CustomerSegmentState,
             rows=creates,
-            fields=("scope_key", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk", "abc"),
+            fields=("scope_key", "customer_id", *STATE_FIELDS, "is_best", "is_at_risk"),
         )
         analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=STATE_FIELDS)
         _changes_insert(changes)
@@ -443,16 +445,24 @@ def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDPara
     if params is None:
         params = _fit_state(scope_key=run.scope_key, as_of=run.as_of)
     if analytics.use_sql():
-        analytics.model_apply_sql(run_id=run.pk, scope_key=run.scope_key, as_of=run.as_of, params=params, policy=policy)
+        analytics.model_apply_sql(
+            run_id=run.pk,
+            scope_key=run.scope_key,
+            as_of=run.as_of,
+            params=params,
+            policy=policy,
+            customer_ids=_recomputed_ids(run) if _same_model_as_previous(run=run, params=params) else None,
+        )
         changes = []
     else:
         changes = _model_apply(run=run, params=params, policy=policy)
-    flips = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
-    for customer_id, was, is_ in flips:
+    ranks = analytics.ranks_apply(scope_key=run.scope_key, policy=policy)
+    for customer_id, was, is_ in ranks.flips:
         changes += _flag_moves(run, customer_id, best=(was, is_))
     _changes_insert(changes)
     PendingCustomer.objects.filter(scope_key=run.scope_key, id__lte=run.pending_watermark).delete()
-    run.counts = analytics.segment_counts(scope_key=run.scope_key)
+    run.counts = analytics.segment_counts(ranks.groups)
+    run.rank_cuts = ranks.cuts
     run.model_params = (
         {
             "r": params.r,
@@ -463,6 +473,7 @@ def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDPara
             "customers": params.customers,
             "unit": "days",
             "fitted_as_of": (params_fitted_on or run.as_of).isoformat(),
+            "risk_on": True,
         }
         if params
         else {}
@@ -472,7 +483,16 @@ def _finish_locked(*, run: SegmentRun, now: dt.datetime, params: bgnbd.BGNBDPara
     run.finished_at = now
     run.progress_done = run.progress_total
     run.save(
-        update_fields=["counts", "ladder_moves", "model_params", "changes", "status", "finished_at", "progress_done"]
+        update_fields=[
+            "counts",
+            "rank_cuts",
+            "ladder_moves",
+            "model_params",
+            "changes",
+            "status",
+            "finished_at",
+            "progress_done",
+        ]
     )
     return run
 
@@ -564,6 +584,9 @@ def _fit_combos(combos: list[dict], as_of: dt.date, *, unit_days: float = 1.0) -
     if sum(c["n"] for c in combos) < MIN_FIT_CUSTOMERS or not any(c["visits"] > 1 for c in combos):
         return None
     end = as_of - dt.timedelta(days=1)  # the observation ends on the last day before as_of
+    # In a fixed order: the database returns groups in any order, and the sums' rounding would move the
+    # last digits of the parameters (and so a customer's risk_on by a day) between two runs of one day.
+    combos = sorted(combos, key=lambda c: (c["visits"], c["first_visit"], c["last_visit"]))
     x = np.array([c["visits"] - 1 for c in combos], dtype=float)
     t_x = np.array([(c["last_visit"] - c["first_visit"]).days for c in combos], dtype=float) / unit_days
     T = np.array([(end - c["first_visit"]).days for c in combos], dtype=float) / unit_days
@@ -610,46 +633,58 @@ def visit_model_fit(*, store: Store | None, as_of: dt.date, unit: str = "days") 
     return _fit_combos(combos, as_of, unit_days=7.0 if unit == "weeks" else 1.0)
 
 
-def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[tuple]:
-    """P(alive), expected visits and the at-risk flag for every state row of the scope; writes changed rows."""
-    end = run.as_of - dt.timedelta(days=1)
-    changes: list[tuple] = []
-    fields = (
-        "customer_id",
-        "visits",
-        "first_visit",
-        "last_visit",
-        "status",
-        "p_alive",
-        "expected_visits",
-        "is_at_risk",
+def _same_model_as_previous(*, run: SegmentRun, params: bgnbd.BGNBDParams | None) -> bool:
+    """An incremental run whose parameters are the previous finished run's (the weekly refit did not
+    happen): only its recomputed customers and those whose ``risk_on`` came can change their flag."""
+    if run.mode != SegmentRun.Mode.INCREMENTAL:
+        return False
+    previous = (
+        SegmentRun.objects.filter(scope_key=run.scope_key, status=SegmentRun.Status.DONE)
+        .exclude(pk=run.pk)
+        .order_by("-started_at", "-id")
+        .values_list("model_params", flat=True)
+        .first()
     )
+    if previous is None:
+        return False
+    if params is None or not previous:
+        return params is None and not previous
+    # "risk_on": the previous run wrote every row's risk_on (rows from before that column have none).
+    return bool(previous.get("risk_on")) and all(
+        previous.get(k) == getattr(params, k) for k in ("r", "alpha", "a", "b")
+    )
+
+
+def _recomputed_ids(run: SegmentRun) -> list[int]:
+    """The customers an incremental run's chunks recomputed (from its plan)."""
+    return sorted({i for chunk in run.plan for i in (chunk.get("ids") or [])})
+
+
+def _model_apply(*, run: SegmentRun, params: bgnbd.BGNBDParams | None, policy: rules.Policy) -> list[tuple]:
+    """The at-risk flag and ``risk_on`` for every state row of the scope (the ORM path of
+    ``analytics.model_apply_sql``); writes the rows that changed."""
+    changes: list[tuple] = []
+    fields = ("customer_id", "visits", "first_visit", "last_visit", "status", "is_at_risk", "risk_on")
+    end = run.as_of - dt.timedelta(days=1)
+    threshold = float(policy.at_risk_threshold)
     for rows in analytics.iter_state_chunks(scope_key=run.scope_key, fields=fields):
-        # Vectorised over the chunk; Python touches only the rows that changed.
-        pk, customer, visits, first, last, status, old_p, old_e, old_risk = zip(*rows, strict=True)
+        pk, customer, visits, first, last, status, old_risk, old_on = zip(*rows, strict=True)
         visits = np.array(visits, dtype=float)
-        old_p = np.array([np.nan if v is None else v for v in old_p])
-        old_e = np.array([np.nan if v is None else v for v in old_e])
-        old_risk = np.array(old_risk, dtype=bool)
+        eligible = (visits >= policy.lapse_min_visits) & (np.array(status) != rules.LOST)
         if params is None:
-            p = e = np.full(len(rows), np.nan)
+            p = np.full(len(rows), np.nan)
+            days = None
         else:
-            first = np.array([d.toordinal() for d in first], dtype=float)
-            last = np.array([d.toordinal() for d in last], dtype=float)
-            T = end.toordinal() - first
-            p = np.round(bgnbd.p_alive(params, visits - 1, last - first, T), 2)
-            e = np.round(bgnbd.expected_visits(params, policy.expected_days, visits - 1, last - first, T), 1)
+            first_o = np.array([d.toordinal() for d in first], dtype=float)
+            last_o = np.array([d.toordinal() for d in last], dtype=float)
+            p = np.round(bgnbd.p_alive(params, visits - 1, last_o - first_o, end.toordinal() - first_o), 2)
+            days = bgnbd.risk_days(params, threshold, np.maximum(visits - 1, 1), last_o - first_o)
         risk = rules.at_risk_mask(visits, status, p, policy)
-        same_p = (p == old_p) | (np.isnan(p) & np.isnan(old_p))
-        same_e = (e == old_e) | (np.isnan(e) & np.isnan(old_e))
-        changed = np.flatnonzero(~(same_p & same_e & (risk == old_risk)))
         updates = []
-        for i in changed.tolist():
-            new_p = None if np.isnan(p[i]) else float(p[i])
-            new_e = None if np.isnan(e[i]) else float(e[i])
-            updates.append((pk[i], new_p, new_e, bool(risk[i])))
-            changes += _flag_moves(run, customer[i], at_risk=(bool(old_risk[i]), bool(risk[i])))
-        analytics.rows_update(
-            model=CustomerSegmentState, rows=updates, fields=("p_alive", "expected_visits", "is_at_risk")
-        )
+        for i in range(len(rows)):
+            on = first[i] + dt.timedelta(days=int(days[i])) if days is not None and eligible[i] else None
+            if bool(risk[i]) != old_risk[i] or on != old_on[i]:
+                updates.append((pk[i], bool(risk[i]), on))
+                changes += _flag_moves(run, customer[i], at_risk=(old_risk[i], bool(risk[i])))
+        analytics.rows_update(model=CustomerSegmentState, rows=updates, fields=("is_at_risk", "risk_on"))
     return changes

@@ -115,6 +115,8 @@ class SegmentRun(models.Model):
     pending_watermark = models.BigIntegerField(default=0)
     changes = models.PositiveIntegerField(default=0)
     counts = models.JSONField(default=dict, blank=True)
+    # The RFM / ABC boundaries the run counted with (outreach.analytics.rank_scores reads them).
+    rank_cuts = models.JSONField(default=dict, blank=True)
     # The run's ladder moves as {"from>to": customers} ("" is "not on the ladder"): the dashboard's
     # "movement since the last run" without reading the history at request time.
     ladder_moves = models.JSONField(default=dict, blank=True)
@@ -198,13 +200,17 @@ class CustomerSegmentState(models.Model):
     is_best = models.BooleanField(default=False)
     best_rank = models.PositiveIntegerField(null=True, blank=True)
     is_at_risk = models.BooleanField(default=False)
-    rfm_r = models.PositiveSmallIntegerField(null=True, blank=True)
-    rfm_f = models.PositiveSmallIntegerField(null=True, blank=True)
-    rfm_m = models.PositiveSmallIntegerField(null=True, blank=True)
-    abc = models.CharField(max_length=1, blank=True)
+    # RFM scores and the ABC class are not stored (relative to everyone, they moved for ~a third of the
+    # rows every night): the run counts them and keeps their cuts (SegmentRun.rank_cuts);
+    # outreach.analytics.rank_scores gives one customer's.
     xyz = models.CharField(max_length=1, blank=True)
-    p_alive = models.FloatField(null=True, blank=True)
-    expected_visits = models.FloatField(null=True, blank=True)
+    # P(alive) and expected visits are not stored: they move every day with T for most repeat customers.
+    # Readers compute them from (visits, first, last visit) and the scope's last run (as_of, parameters):
+    # ``outreach.analytics.p_alive_expression`` / ``visit_model_figures``. Only the at-risk flag is kept, exact,
+    # with the first day it can turn on under the current parameters (the finish re-checks it from then).
+    risk_on = models.DateField(
+        null=True, blank=True, help_text="First as_of on which the at-risk flag can turn on (current model)."
+    )
 
     class Meta:
         verbose_name = _("customer segment state")

@@ -1,6 +1,7 @@
 """The PostgreSQL SQL path and the ORM path (the embedded SQLite default's) compute the same figures."""
 
 import dataclasses
+from collections import Counter
 
 import pytest
 
@@ -35,22 +36,31 @@ def test_sql_and_orm_ranks_agree(chain, django_assert_max_num_queries):
 
     segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
     policy = dataclasses.replace(policy_for(store=None), best_top_n=37)
-    fields = ("customer_id", *analytics.RANK_FIELDS)
-    sql_flips = analytics.ranks_apply(scope_key="chain", policy=policy)
+    fields = ("customer_id", "is_best", "best_rank")
+    sql = analytics.ranks_apply(scope_key="chain", policy=policy)
     after_sql = list(
         CustomerSegmentState.objects.filter(scope_key="chain").order_by("customer_id").values_list(*fields)
     )
-    # Back to the run's ranks, then the ORM path must land on exactly the same rows.
+    # Back to the run's ranks, then the ORM path must land on exactly the same rows, groups and cuts.
     analytics.ranks_apply(scope_key="chain", policy=policy_for(store=None))
-    orm_flips = analytics.ranks_apply(scope_key="chain", policy=policy, force_orm=True)
+    orm = analytics.ranks_apply(scope_key="chain", policy=policy, force_orm=True)
     after_orm = list(
         CustomerSegmentState.objects.filter(scope_key="chain").order_by("customer_id").values_list(*fields)
     )
     assert after_sql == after_orm
-    assert sorted(sql_flips) == sorted(orm_flips) and sql_flips
+    assert sorted(sql.flips) == sorted(orm.flips) and sql.flips
     assert sum(1 for r in after_sql if r[1]) == 37
-    assert {r[6] for r in after_sql} >= {"A", "B", "C"}
-    assert {r[3] for r in after_sql} == {1, 2, 3, 4, 5}
+    assert analytics.segment_counts(sql.groups) == analytics.segment_counts(orm.groups)
+    assert sql.cuts == orm.cuts
+    # Every customer's scores from the cuts add up to the counted groups.
+    states = list(CustomerSegmentState.objects.filter(scope_key="chain"))
+    scored = Counter()
+    for s in states:
+        r, f, m, abc = analytics.rank_scores(s, sql.cuts)
+        scored[(s.status, s.ladder, s.is_best, s.is_at_risk, abc, s.xyz, r, f)] += 1
+    assert scored == Counter({tuple(g[k] for k in analytics.GROUP_KEYS): g["n"] for g in sql.groups})
+    assert {k[4] for k in scored} >= {"A", "B", "C"}
+    assert {k[6] for k in scored} == {1, 2, 3, 4, 5}
 
 
 def test_query_count_does_not_grow_with_customers(django_assert_max_num_queries):

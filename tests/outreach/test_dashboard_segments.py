@@ -9,6 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from outreach import analytics
 from outreach.models import CustomerSegmentState
 from outreach.services import segments_refresh
 from tests.conftest import AS_OF
@@ -101,15 +102,17 @@ def test_abc_xyz_and_rfm_cells_match_the_state_table(login, manager, two_runs, s
     response = get(login(manager))
     tiles = response.context["slots"]["segments"]
     states = list(CustomerSegmentState.objects.filter(scope_key=f"store:{store.pk}"))
-    expected_abc = Counter(s.abc + s.xyz for s in states if s.abc and s.xyz)
+    cuts = two_runs["second"][store].rank_cuts
+    scores = {s.pk: analytics.rank_scores(s, cuts) for s in states}  # (R, F, M, ABC) from the run's cuts
+    expected_abc = Counter(scores[s.pk][3] + s.xyz for s in states if scores[s.pk][3] and s.xyz)
     shown_abc = {a["abc"] + c["xyz"]: c["n"] for a in tiles.abc_xyz for c in a["cells"]}
     assert sum(expected_abc.values()) > 0
     assert shown_abc == {k: expected_abc.get(k, 0) for k in shown_abc} and len(shown_abc) == 9
     cells = {(row["r"], c["f"]): c for row in tiles.rfm for c in row["cells"]}
-    expected_n = Counter((s.rfm_r, s.rfm_f) for s in states)
+    expected_n = Counter(scores[s.pk][:2] for s in states)
     assert {k: c["n"] for k, c in cells.items() if c["n"]} == dict(expected_n)
     for (r, f), n in expected_n.items():
-        ms = [s.rfm_m for s in states if (s.rfm_r, s.rfm_f) == (r, f)]
+        ms = [scores[s.pk][2] for s in states if scores[s.pk][:2] == (r, f)]
         assert cells[(r, f)]["m"] == round(sum(ms) / n, 1)
     assert [row["r"] for row in tiles.rfm] == [5, 4, 3, 2, 1]
     html = response.content.decode()

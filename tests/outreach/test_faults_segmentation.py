@@ -45,7 +45,7 @@ class _Rollback(Exception):
 def _states() -> set[tuple]:
     return set(
         CustomerSegmentState.objects.values_list(
-            "scope_key", "customer_id", "status", "ladder", "visits", "is_best", "best_rank", "is_at_risk", "p_alive"
+            "scope_key", "customer_id", "status", "ladder", "visits", "is_best", "best_rank", "is_at_risk", "risk_on"
         )
     )
 

@@ -3,6 +3,7 @@
 import datetime as dt
 from decimal import Decimal
 
+import numpy as np
 import pytest
 from django.utils import timezone
 
@@ -79,6 +80,61 @@ def test_time_alone_moves_a_regular_into_lapsed_in_an_incremental_run(lapsed_reg
     assert SegmentChange.objects.filter(
         run=run, customer=lapsed_regular, kind="status", from_value="active", to_value="lapsed"
     ).exists()
+
+
+def test_time_alone_turns_at_risk_on_in_an_incremental_run_on_the_full_runs_day(store, best_regular):
+    """P(alive) falls with T: the flag turns on some night without a ticket or a due_on, and the
+    incremental run (which re-checks only the recomputed customers and those whose risk_on came) flips
+    it on the same day as a full run, and shows the same P(alive)."""
+    from outreach import bgnbd
+    from outreach.selectors import segment_members
+    from tests.factories import CustomerFactory, visits
+
+    params = bgnbd.BGNBDParams(r=0.5, alpha=10.0, a=0.8, b=2.5)
+    fading = CustomerFactory(first_name="Fading", home_store=store)
+    last = AS_OF_DATE - dt.timedelta(days=61)
+    visits(fading, [last - dt.timedelta(days=12 * i) for i in range(10)])
+    # P(alive) (rounded) is 0.50 at 38 days since the last visit, under 0.5 from 39 or 40.
+    start = last + dt.timedelta(days=35)
+    segments_refresh(store=None, as_of=start, now=timezone.now(), params=params)
+    state = CustomerSegmentState.objects.get(scope_key="chain", customer=fading)
+    assert not state.is_at_risk and state.risk_on is not None and start < state.risk_on <= last + dt.timedelta(days=39)
+    flipped_on = None
+    for offset in range(1, 7):  # the model is reused for 7 days: every run keeps the same parameters
+        as_of = start + dt.timedelta(days=offset)
+        inc = segments_refresh(store=None, as_of=as_of, now=timezone.now())
+        assert inc.mode == "incremental" and inc.model_params["r"] == 0.5
+        at_risk = CustomerSegmentState.objects.get(scope_key="chain", customer=fading).is_at_risk
+        shown = {s.customer_id: s.p_alive for n in ("regular", "repeat") for s in segment_members(store=None, name=n)}
+        state_inc = snapshot()
+        full = segments_refresh(store=None, as_of=as_of, now=timezone.now(), full=True)
+        assert full.changes == 0 and snapshot() == state_inc, f"incremental differs from full on {as_of}"
+        expected_p = float(np.round(bgnbd.p_alive(params, [9], [108], [(as_of - last).days + 107])[0], 2))
+        assert shown[fading.pk] == expected_p, "P(alive) is read against the newest run's as_of"
+        assert at_risk == (expected_p < 0.5)
+        if at_risk and flipped_on is None:
+            flipped_on = as_of
+            assert SegmentChange.objects.filter(run=inc, customer=fading, kind="at_risk", to_value="at_risk").exists()
+            assert fading.pk not in {i for c in inc.plan for i in (c.get("ids") or [])}, "no ticket, not due"
+    assert flipped_on is not None and (flipped_on - last).days in (39, 40)
+
+
+def test_the_first_run_after_risk_on_appeared_rechecks_every_row(lapsed_regular, best_regular):
+    """State rows written before risk_on existed have none: the next run, though incremental with the
+    same parameters, re-checks every row instead of trusting risk_on."""
+    from outreach import bgnbd
+    from outreach.models import SegmentRun
+
+    params = bgnbd.BGNBDParams(r=0.5, alpha=10.0, a=0.8, b=2.5)
+    first = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now(), params=params)
+    expected = snapshot()
+    assert any(row[SNAPSHOT_FIELDS.index("risk_on")] for row in expected)
+    old = {k: v for k, v in first.model_params.items() if k != "risk_on"}
+    SegmentRun.objects.filter(pk=first.pk).update(model_params=old)  # as an older release left it
+    CustomerSegmentState.objects.update(risk_on=None)
+    run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
+    assert run.mode == "incremental" and run.customers_recomputed == 0
+    assert snapshot() == expected
 
 
 def test_unchanged_memberships_write_no_history(best_regular, one_timer):
