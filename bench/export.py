@@ -17,6 +17,7 @@ Targets from the issue: CSV ≤ 3 × COPY and < 100 MB at 1M rows; XLSX ≤ 20 �
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -201,6 +202,61 @@ def copy_time(db_url: str, n: int, out: Path) -> float:
     return seconds
 
 
+def writers_child(n: int) -> None:
+    """CPU seconds of the two XLSX writers on the same N rows (the export's own query, read once)."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    django.setup()
+    import openpyxl
+    import xlsxwriter
+
+    from customers.models import Store
+    from outreach import exports
+    from outreach.analytics_exports import export_tuples_sql
+
+    request = exports.ExportRequest(
+        segment="all", top=n, store_ids=tuple(Store.objects.values_list("pk", flat=True)), as_of=dt.date.today()
+    )
+    t0 = time.process_time()
+    rows = [row for batch in export_tuples_sql(request) for row in batch]
+    print(f"query + fetch {len(rows)} rows: {time.process_time() - t0:.1f} s CPU", flush=True)
+    text = exports._text_columns()
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.process_time()
+        wb = openpyxl.Workbook(write_only=True)
+        ws = wb.create_sheet("Customers")
+        for row in rows:  # text cells already neutralised: openpyxl sees no leading "="
+            ws.append(row)
+        wb.save(Path(tmp) / "o.xlsx")
+        print(f"openpyxl write-only: {time.process_time() - t0:.1f} s CPU", flush=True)
+        t0 = time.process_time()
+        book = xlsxwriter.Workbook(
+            str(Path(tmp) / "x.xlsx"),
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_numbers": False,
+                "strings_to_urls": False,
+                "default_date_format": "yyyy-mm-dd",
+            },
+        )
+        sheet = book.add_worksheet("Customers")
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if c in text:
+                    sheet.write_string(r, c, value)
+                elif isinstance(value, dt.date):
+                    sheet.write_datetime(r, c, value)
+                else:
+                    sheet.write_number(r, c, value)
+        book.close()
+        print(f"XlsxWriter constant_memory: {time.process_time() - t0:.1f} s CPU", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="regulars_bench_export")
@@ -208,8 +264,22 @@ def main() -> None:
     ap.add_argument("--load", type=int, metavar="N", help="Drop and recreate --db, load N customers, refresh.")
     ap.add_argument("--refresh", action="store_true", help="Only re-run the dashboard refresh on --db.")
     ap.add_argument("--formats", nargs="+", default=["csv", "xlsx"], choices=["csv", "xlsx"])
+    ap.add_argument(
+        "--code", default=str(ROOT), help="Checkout whose manage.py exports (e.g. /work/main for the before figures)."
+    )
+    ap.add_argument(
+        "--writers", type=int, metavar="N", help="Only compare openpyxl write-only and XlsxWriter on N rows (CPU s)."
+    )
+    ap.add_argument("--writers-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     url = db_url(args.db)
+    if args.writers_child:
+        return writers_child(args.writers_child)
+    if args.writers:
+        env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "", "REDIS_URL": ""}
+        print(f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        subprocess.run([PY, __file__, "--db", args.db, "--writers-child", str(args.writers)], env=env, check=True)
+        return
     if args.load:
         ensure_db(args.db, fresh=True)
         print("loaded", load(args.db, customers=args.load), flush=True)
@@ -218,9 +288,16 @@ def main() -> None:
         t0 = time.perf_counter()
         manage(args.db, "refresh_dashboard", "--since", "all")
         print(f"refresh_dashboard {time.perf_counter() - t0:.1f} s", flush=True)
+        conn = psycopg2.connect(url)
+        conn.autocommit = True
+        with conn.cursor() as cur:  # autovacuum would get there; the bench should not wait for it
+            cur.execute("VACUUM ANALYZE outreach_customermonth")
+            cur.execute("VACUUM ANALYZE outreach_customermonthstaff")
+        conn.close()
         return
     env = {**os.environ, "DATABASE_URL": url, "CELERY_BROKER_URL": "", "REDIS_URL": ""}
-    print(f"{'rows':>8} {'format':6} {'seconds':>8} {'x COPY':>7} {'MB file':>8} {'peak RSS MB':>11}")
+    print(f"code {args.code}; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    print(f"{'rows':>8} {'format':6} {'seconds':>8} {'x COPY':>7} {'MB file':>8} {'VmHWM MB':>9} {'CPU s':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             copy_out = Path(tmp) / f"copy-{n}.csv"
@@ -230,7 +307,7 @@ def main() -> None:
                 out = Path(tmp) / f"export-{n}.{fmt}"
                 cmd = [
                     PY,
-                    "manage.py",
+                    str(Path(args.code) / "manage.py"),
                     "export_customers",
                     "--segment",
                     "all",
@@ -249,16 +326,18 @@ def main() -> None:
                     (
                         "import resource, subprocess, sys; "
                         "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
-                        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)"
+                        "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+                        "print(r.ru_maxrss // 1024, r.ru_utime + r.ru_stime)"
                     ),
                     *cmd,
                 ]
                 t0 = time.perf_counter()
-                peak = subprocess.run(wrapper, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+                child = subprocess.run(wrapper, cwd=args.code, env=env, check=True, capture_output=True, text=True)
                 seconds = time.perf_counter() - t0
+                peak, cpu = child.stdout.split()
                 print(
                     f"{n:8d} {fmt:6} {seconds:8.2f} {seconds / base:7.1f} {out.stat().st_size / 1e6:8.1f} "
-                    f"{int(peak.stdout.strip()):11d}",
+                    f"{int(peak):9d} {float(cpu):7.1f}   load {os.getloadavg()[0]:.1f}",
                     flush=True,
                 )
 
