@@ -220,7 +220,7 @@ def writers_child(n: int) -> None:
         segment="all", top=n, store_ids=tuple(Store.objects.values_list("pk", flat=True)), as_of=dt.date.today()
     )
     t0 = time.process_time()
-    rows = [row for batch in export_tuples_sql(request) for row in batch]
+    rows = [row for batch in export_tuples_sql(request, limit=n) for row in batch]
     print(f"query + fetch {len(rows)} rows: {time.process_time() - t0:.1f} s CPU", flush=True)
     text = exports._text_columns()
     with tempfile.TemporaryDirectory() as tmp:
