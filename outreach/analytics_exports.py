@@ -189,10 +189,30 @@ def export_sql(request, *, limit: int | None = None, text: bool = False, neutral
 
 
 def export_tuples_sql(
-    request, *, limit: int | None = None, text: bool = False, neutral: bool = True
+    request, *, limit: int | None = None, text: bool = False, neutral: bool = True, hold: bool = False
 ) -> Iterator[list[tuple]]:
-    """Batches of row tuples (``FETCH`` rows each) from one server-side cursor, in list order."""
+    """Batches of row tuples (``FETCH`` rows each) from one server-side cursor, in list order.
+
+    ``hold``: the caller commits on this connection while it reads (the XLSX job's progress
+    updates must be visible to the page that polls them). Outside a transaction Django opens the
+    cursor ``WITH HOLD``, which PostgreSQL fills completely on the first fetch (a temporary file
+    on the server, not Python memory) — cheap next to writing a workbook.
+    """
     sql, params = export_sql(request, limit=limit, text=text, neutral=neutral)
+    if hold:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET work_mem = '{WORK_MEM}'")
+            cursor.execute("SET jit = off")
+        try:
+            with connection.chunked_cursor() as cursor:
+                cursor.execute(sql, params)
+                while batch := cursor.fetchmany(FETCH):
+                    yield batch
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET work_mem")
+                cursor.execute("RESET jit")
+        return
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")

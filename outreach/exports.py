@@ -427,7 +427,7 @@ def _xlsx_rows(request: ExportRequest, limit: int, engine: Engine) -> Iterator[l
     if _use_sql(engine):
         from .analytics_exports import export_tuples_sql
 
-        yield from export_tuples_sql(request, limit=_limit(request, limit))
+        yield from export_tuples_sql(request, limit=_limit(request, limit), hold=True)
         return
     keys = [key for key, _label in COLUMNS]
     for chunk in _chunks(_export_rows_orm(request=request, limit=limit), CHUNK):
