@@ -112,10 +112,11 @@ class CustomerMonthStaff(models.Model):
         ]
         indexes = [
             models.Index(fields=["store", "month"], name="customermonthstaff_store_idx"),
-            # The export's look-up per customer, index-only on PostgreSQL (ignored where unsupported).
+            # The export sums (customer, staff) pairs straight from this index, in order and without
+            # touching the heap (PostgreSQL; ignored where covering indexes are unsupported).
             models.Index(
-                fields=["customer", "month"],
-                include=["store", "staff", "tickets", "last_day"],
+                fields=["customer", "staff"],
+                include=["store", "month", "tickets", "last_day"],
                 name="customermonthstaff_cover_idx",
             ),
         ]
