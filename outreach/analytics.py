@@ -1192,19 +1192,26 @@ class PAlive(Func):
         if any(p for _, p in compiled):  # columns only: each is repeated below
             raise ValueError("PAlive takes columns")
         visits, first, last = (sql for sql, _ in compiled)
-        r, alpha, a, b = (repr(v) for v in self.model)
-        end = f"'{self.end.isoformat()}'"
-        if connection.vendor == "postgresql":
-            tx, big_t = f"({last} - {first})", f"(DATE {end} - {first})"
-        else:
-            tx, big_t = f"(julianday({last}) - julianday({first}))", f"(julianday({end}) - julianday({first}))"
-        x = f"({visits} - 1)"
-        ex = f"(({r} + {x}) * (ln({alpha} + {big_t}) - ln({alpha} + {tx})))"
-        pa = (
-            f"(CASE WHEN {visits} <= 1 OR {ex} < -700 THEN 1.0 WHEN {ex} > 700 THEN 0.0 "
-            f"ELSE 1.0 / (1.0 + {a} / ({b} + {x} - 1) * exp({ex})) END)"
-        )
-        return f"(round({pa} * 100) / 100)", []
+        return p_alive_sql_text(
+            visits=visits, first=first, last=last, model=self.model, end=self.end, vendor=connection.vendor
+        ), []
+
+
+def p_alive_sql_text(*, visits: str, first: str, last: str, model: tuple, end: dt.date, vendor: str) -> str:
+    """The SQL of :class:`PAlive` over the column expressions ``visits``, ``first``, ``last`` (raw SQL users)."""
+    r, alpha, a, b = (repr(float(v)) for v in model)
+    end_sql = f"'{end.isoformat()}'"
+    if vendor == "postgresql":
+        tx, big_t = f"({last} - {first})", f"(DATE {end_sql} - {first})"
+    else:
+        tx, big_t = f"(julianday({last}) - julianday({first}))", f"(julianday({end_sql}) - julianday({first}))"
+    x = f"({visits} - 1)"
+    ex = f"(({r} + {x}) * (ln({alpha} + {big_t}) - ln({alpha} + {tx})))"
+    pa = (
+        f"(CASE WHEN {visits} <= 1 OR {ex} < -700 THEN 1.0 WHEN {ex} > 700 THEN 0.0 "
+        f"ELSE 1.0 / (1.0 + {a} / ({b} + {x} - 1) * exp({ex})) END)"
+    )
+    return f"(round({pa} * 100) / 100)"
 
 
 def scope_model(scope_key: str) -> tuple[dict | None, dt.date | None]:
@@ -1226,6 +1233,22 @@ def p_alive_expression(*, scope_key: str, prefix: str = ""):
     if params is None or as_of is None:
         return Value(None, output_field=FloatField())
     return PAlive(model_params=params, as_of=as_of, prefix=prefix)
+
+
+def p_alive_sql(*, scope_key: str, alias: str) -> str:
+    """PostgreSQL SQL of P(alive) for the state rows aliased ``alias`` (as :func:`p_alive_expression`)."""
+    params, as_of = scope_model(scope_key)
+    if not params or as_of is None or any(params.get(k) is None for k in ("r", "alpha", "a", "b")):
+        return "NULL::float"
+    model = tuple(float(params[k]) for k in ("r", "alpha", "a", "b"))
+    return p_alive_sql_text(
+        visits=f"{alias}.visits",
+        first=f"{alias}.first_visit",
+        last=f"{alias}.last_visit",
+        model=model,
+        end=as_of - dt.timedelta(days=1),
+        vendor="postgresql",
+    )
 
 
 def visit_model_figures(

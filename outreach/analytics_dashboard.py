@@ -14,6 +14,8 @@ Definitions (the README quotes them):
 - A customer is **active** at a store at the close of day D if they made a sale there in
   the ``ACTIVE_WINDOW_DAYS`` (90) days ending D.
 - A customer is **new** at a store on the day of their first-ever sale there.
+- CustomerMonthStaff, refreshed with CustomerMonth, counts per month the sales each staff
+  member rang for the customer (the owner export's "served most by").
 - Customer figures count (customer, store) relationships, so the figures of several
   stores add up: a customer who buys in two stores is a customer of each.
 
@@ -38,7 +40,7 @@ from django.db.models import DateTimeField, Func, Min
 
 from customers.models import PurchaseTicket, Store
 
-from .models import ACTIVE_WINDOW_DAYS, CohortMonth, CustomerMonth, StoreDay
+from .models import ACTIVE_WINDOW_DAYS, CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,36 @@ ON CONFLICT (customer_id, store_id, month) DO UPDATE SET
 """
 
 
+_CUSTOMER_MONTH_STAFF_SQL = f"""
+WITH {_STORES_CTE},
+t AS (
+    SELECT p.store_id, p.customer_id, p.served_by_id, (p.purchased_at AT TIME ZONE st.time_zone)::date AS day
+    FROM customers_purchaseticket p JOIN st ON st.id = p.store_id
+    WHERE p.customer_id IS NOT NULL AND p.served_by_id IS NOT NULL AND NOT p.is_return
+      AND p.purchased_at >= %(lo)s AND p.purchased_at < %(hi)s
+      AND {_CUSTOMER_SCOPE.format(alias="p")}
+),
+m AS (
+    SELECT customer_id, store_id, date_trunc('month', day)::date AS month, served_by_id AS staff_id,
+           count(*) AS tickets, max(day) AS last_day
+    FROM t WHERE day >= %(m0)s AND day < %(m1)s
+    GROUP BY customer_id, store_id, date_trunc('month', day), served_by_id
+),
+gone AS (
+    DELETE FROM outreach_customermonthstaff cm
+    WHERE cm.month >= %(m0)s AND cm.month < %(m1)s AND {_CUSTOMER_SCOPE.format(alias="cm")}
+      AND NOT EXISTS (
+        SELECT 1 FROM m WHERE m.customer_id = cm.customer_id AND m.store_id = cm.store_id AND m.month = cm.month
+          AND m.staff_id = cm.staff_id
+      )
+)
+INSERT INTO outreach_customermonthstaff (customer_id, store_id, month, staff_id, tickets, last_day)
+SELECT customer_id, store_id, month, staff_id, tickets, last_day FROM m
+ON CONFLICT (customer_id, store_id, month, staff_id) DO UPDATE SET
+    tickets = EXCLUDED.tickets, last_day = EXCLUDED.last_day
+"""
+
+
 def _month_bounds(a: dt.date, b: dt.date) -> tuple[dt.date, dt.date]:
     return month_start(a), next_month(b)
 
@@ -286,7 +318,9 @@ def _customer_months_sql(a: dt.date, b: dt.date, stores: list[int] | None, custo
     }
     with connection.cursor() as cursor:
         cursor.execute(_CUSTOMER_MONTHS_SQL, params)
-        return cursor.rowcount
+        rows = cursor.rowcount
+        cursor.execute(_CUSTOMER_MONTH_STAFF_SQL, params)
+        return rows
 
 
 _COHORT_MONTHS_SQL = """
@@ -338,14 +372,22 @@ def _stores(stores: list[int] | None) -> dict[int, Store]:
     return {s.pk: s for s in qs}
 
 
-def _ticket_rows(store_map: dict[int, Store], lo: dt.datetime, hi: dt.datetime, customers: list[int] | None = None):
+def _ticket_rows(
+    store_map: dict[int, Store],
+    lo: dt.datetime,
+    hi: dt.datetime,
+    customers: list[int] | None = None,
+    *,
+    staff: bool = False,
+):
+    """(store, customer, is_return, total, local day[, served_by]) of the tickets in range."""
     qs = PurchaseTicket.objects.filter(store_id__in=list(store_map), purchased_at__gte=lo, purchased_at__lt=hi)
     if customers is not None:
         qs = qs.filter(customer_id__in=customers)
-    for store_id, customer_id, is_return, total, at in qs.values_list(
-        "store_id", "customer_id", "is_return", "total", "purchased_at"
-    ).iterator(chunk_size=5000):
-        yield store_id, customer_id, is_return, total, at.astimezone(store_map[store_id].tz).date()
+    fields = ["store_id", "customer_id", "is_return", "total", "purchased_at"] + (["served_by_id"] if staff else [])
+    for row in qs.values_list(*fields).iterator(chunk_size=5000):
+        day = row[4].astimezone(store_map[row[0]].tz).date()
+        yield (*row[:4], day, row[5]) if staff else (*row[:4], day)
 
 
 def _first_sales(store_map: dict[int, Store], customers: list[int] | None = None) -> dict[tuple[int, int], dt.date]:
@@ -445,8 +487,9 @@ def _customer_months_orm(a: dt.date, b: dt.date, stores: list[int] | None, custo
     store_map = _stores(stores)
     m0, m1 = _month_bounds(a, b)
     acc: dict[tuple[int, int, dt.date], dict] = {}
-    for store_id, customer_id, is_return, total, day in _ticket_rows(
-        store_map, _utc(m0) - TZ_MARGIN, _utc(m1) + TZ_MARGIN, customers
+    by_staff: dict[tuple[int, int, dt.date, int], list] = {}  # key → [tickets, last day]
+    for store_id, customer_id, is_return, total, day, served_by in _ticket_rows(
+        store_map, _utc(m0) - TZ_MARGIN, _utc(m1) + TZ_MARGIN, customers, staff=True
     ):
         if customer_id is None or not (m0 <= day < m1):
             continue
@@ -456,6 +499,10 @@ def _customer_months_orm(a: dt.date, b: dt.date, stores: list[int] | None, custo
         if not is_return:
             row["tickets"] += 1
             row["days"].add(day)
+            if served_by is not None:
+                served = by_staff.setdefault((*key, served_by), [0, day])
+                served[0] += 1
+                served[1] = max(served[1], day)
     first = _first_sales(store_map, customers)
     rows = []
     for (customer_id, store_id, month), row in acc.items():
@@ -489,6 +536,26 @@ def _customer_months_orm(a: dt.date, b: dt.date, stores: list[int] | None, custo
         update_conflicts=True,
         unique_fields=["customer", "store", "month"],
         update_fields=["visits", "tickets", "revenue", "first_day", "last_day", "visit_days", "first_seen"],
+        batch_size=500,
+    )
+    staff_scope = CustomerMonthStaff.objects.filter(month__gte=m0, month__lt=m1, store_id__in=list(store_map))
+    if customers is not None:
+        staff_scope = staff_scope.filter(customer_id__in=customers)
+    staff_scope.exclude(
+        pk__in=[
+            pk
+            for pk, *key in staff_scope.values_list("pk", "customer_id", "store_id", "month", "staff_id").iterator()
+            if tuple(key) in by_staff
+        ]
+    ).delete()
+    CustomerMonthStaff.objects.bulk_create(
+        [
+            CustomerMonthStaff(customer_id=c, store_id=s, month=m, staff_id=u, tickets=n, last_day=last)
+            for (c, s, m, u), (n, last) in by_staff.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["customer", "store", "month", "staff"],
+        update_fields=["tickets", "last_day"],
         batch_size=500,
     )
     return len(rows)

@@ -1,14 +1,23 @@
 """Owner exports of customer lists: CSV (streamed), XLSX (background, write-only) and PDF.
 
-One row source feeds every format: ``export_rows`` walks the list with a server-side cursor
-in chunks of ``CHUNK`` customers and enriches each chunk with a fixed number of queries
-(customer file, the staff member who served them most, interests, loyalty), so memory does
-not grow with the list.
+One row source feeds every format, in two engines that a test proves give the same rows:
+
+- PostgreSQL (``analytics_exports``): one statement reads every column of every row from
+  precomputed tables (CustomerMonth, CustomerMonthStaff, the segmentation state, loyalty,
+  tags) through a server-side cursor, in batches of 5,000 rows;
+- the ORM (the embedded SQLite default): the list is walked with ``iterator()`` in chunks of
+  ``CHUNK`` customers, each enriched with a fixed number of queries.
+Either way memory does not grow with the list.
+
+"Served most by" is the staff member who rang most of the customer's sales in the window at
+the list's stores (CustomerMonthStaff: per month, so the 12 whole months of the window are
+exact); a tie goes to the one with the most recent sale, then to the lower user id.
 
 Safety:
 - a text cell starting with ``=``, ``+``, ``-``, ``@``, tab, CR or LF is neutralised with a
-  leading apostrophe, in CSV and in XLSX; in XLSX every text cell is also typed as a string,
-  so openpyxl never writes a formula (numbers and dates we compute stay numbers and dates);
+  leading apostrophe, in CSV and in XLSX (on PostgreSQL in the query itself); in XLSX every
+  text cell is also written as a string with XlsxWriter's formula/number/URL guessing off, so
+  no cell is ever a formula (numbers and dates we compute stay numbers and dates);
 - owners only (the views), and every export is audited with its filter and row count, never
   personal data.
 
@@ -27,26 +36,31 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
 from pathlib import Path
+from typing import Literal, TextIO
 
 from django.conf import settings
-from django.db.models import Count, Max, QuerySet, Sum
+from django.db import connection
+from django.db.models import Max, QuerySet, Sum
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer, PurchaseTicket
+from customers.models import Customer
 from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
 
 from . import analytics, rules
-from .analytics_dashboard import TZ_MARGIN, month_start, next_month
-from .models import CHAIN, CustomerMonth, CustomerSegmentState, ExportJob
+from .analytics_dashboard import month_start
+from .models import CHAIN, CustomerMonth, CustomerMonthStaff, CustomerSegmentState, ExportJob
 from .selectors import SEGMENT_LABELS
 
 log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "sql", "orm"]
 
 CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
@@ -247,29 +261,26 @@ def loyalty_columns(customer_ids: list[int]) -> dict[int, tuple[int | None, str]
 
 
 def _served_most_by(request: ExportRequest, customer_ids: list[int]) -> dict[int, str]:
-    """The staff member who rang most of each customer's sales in the window (one query)."""
+    """The staff member who rang most of each customer's sales in the window (one query).
+
+    Tie rule: the most recent sale wins, then the lower user id (the SQL engine's order).
+    """
     first, last = request.window
-    lo = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC) - TZ_MARGIN
-    hi = dt.datetime.combine(next_month(last), dt.time.min, tzinfo=dt.UTC) + TZ_MARGIN
-    best: dict[int, tuple[int, str]] = {}
     rows = (
-        PurchaseTicket.objects.filter(
-            customer_id__in=customer_ids,
-            store_id__in=request.store_ids,
-            is_return=False,
-            served_by__isnull=False,
-            purchased_at__gte=lo,
-            purchased_at__lt=hi,
+        CustomerMonthStaff.objects.filter(
+            customer_id__in=customer_ids, store_id__in=request.store_ids, month__gte=first, month__lte=last
         )
-        .values("customer_id", "served_by__username", "served_by__first_name", "served_by__last_name")
-        .annotate(n=Count("id"))
+        .values("customer_id", "staff_id", "staff__username", "staff__first_name", "staff__last_name")
+        .annotate(n=Sum("tickets"), last_day=Max("last_day"))
         .order_by()
     )
+    best: dict[int, tuple] = {}
     for r in rows:
-        name = f"{r['served_by__first_name']} {r['served_by__last_name']}".strip() or r["served_by__username"]
+        name = f"{r['staff__first_name']} {r['staff__last_name']}".strip(" ") or r["staff__username"]
+        key = (r["n"], r["last_day"], -r["staff_id"])
         current = best.get(r["customer_id"])
-        if current is None or (r["n"], name) > current:
-            best[r["customer_id"]] = (r["n"], name)
+        if current is None or key > current[0]:
+            best[r["customer_id"]] = (key, name)
     return {k: v[1] for k, v in best.items()}
 
 
@@ -279,8 +290,31 @@ def _chunks(iterable: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-def export_rows(*, request: ExportRequest, limit: int | None = None) -> Iterator[dict]:
-    """The list's rows as dicts keyed like ``COLUMNS``, streamed chunk by chunk."""
+def _use_sql(engine: Engine) -> bool:
+    return engine == "sql" or (engine == "auto" and connection.vendor == "postgresql")
+
+
+def export_rows(*, request: ExportRequest, limit: int | None = None, engine: Engine = "auto") -> Iterator[dict]:
+    """The list's rows as dicts keyed like ``COLUMNS``, streamed (batch by batch)."""
+    keys = [key for key, _label in COLUMNS]
+    if _use_sql(engine):
+        from .analytics_exports import export_tuples_sql
+
+        for batch in export_tuples_sql(request, limit=_limit(request, limit), neutral=False):
+            for row in batch:
+                yield dict(zip(keys, row, strict=True))
+        return
+    yield from _export_rows_orm(request=request, limit=limit)
+
+
+def _limit(request: ExportRequest, limit: int | None) -> int | None:
+    """The smaller of the list's ``top`` and the caller's ``limit`` (None: no limit)."""
+    caps = [n for n in (request.top, limit) if n is not None]
+    return min(caps) if caps else None
+
+
+def _export_rows_orm(*, request: ExportRequest, limit: int | None = None) -> Iterator[dict]:
+    """The portable engine: chunks of ``CHUNK`` customers, each enriched with a fixed number of queries."""
     qs = export_queryset(request)
     if limit is not None:
         qs = qs[:limit]
@@ -293,7 +327,7 @@ def export_rows(*, request: ExportRequest, limit: int | None = None) -> Iterator
                     "customer_id": r["customer_id"],
                     "visits": figures.get(r["customer_id"], {}).get("visits") or 0,
                     "tickets": figures.get(r["customer_id"], {}).get("tickets") or 0,
-                    "spend": figures.get(r["customer_id"], {}).get("spend") or Decimal(0),
+                    "spend": _or_zero(figures.get(r["customer_id"], {}).get("spend")),
                     "last_visit": r["last_visit"],
                 }
                 for r in chunk
@@ -319,13 +353,21 @@ def export_rows(*, request: ExportRequest, limit: int | None = None) -> Iterator
                 "visits": r["visits"],
                 "tickets": r["tickets"],
                 "last_visit": r["last_visit"],
-                "average_ticket": (r["spend"] / r["tickets"]).quantize(Decimal("0.01")) if r["tickets"] else None,
+                "average_ticket": (
+                    (r["spend"] / r["tickets"]).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+                    if r["tickets"]
+                    else None
+                ),
                 "total_spend": r["spend"],
                 "points": points,
                 "tier": tier,
                 "served_most_by": staff.get(c.pk, ""),
                 "interests": interests.get(c.pk, ""),
             }
+
+
+def _or_zero(value: Decimal | None) -> Decimal:
+    return Decimal(0) if value is None else value
 
 
 # --- Formats --------------------------------------------------------------------------------------
@@ -339,56 +381,115 @@ def _cell_text(value) -> str:
     return str(value) if not isinstance(value, str) else neutralise(value)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+def _csv_batches(request: ExportRequest, engine: Engine) -> Iterator[tuple[str, int]]:
+    """(CSV text, customers in it): the BOM and header first, then a batch of rows at a time.
 
-
-def csv_stream(*, request: ExportRequest) -> Iterator[str]:
-    """CSV lines, header first; a generator for StreamingHttpResponse (constant memory)."""
-    writer = csv.writer(_Echo())
-    yield "\ufeff"  # BOM: Excel opens UTF-8 names correctly
-    yield writer.writerow([str(label) for _key, label in COLUMNS])
-    for row in export_rows(request=request):
-        yield writer.writerow([_cell_text(row[key]) for key, _label in COLUMNS])
-
-
-def xlsx_write(*, request: ExportRequest, path: Path, progress: Callable[[int], None] | None = None) -> int:
-    """Write the list to ``path`` with openpyxl in write-only mode; return the rows written.
-
-    At most ``XLSX_MAX_ROWS`` rows (Excel's limit). Text cells are neutralised and typed as
-    strings, so no cell is ever a formula.
+    On PostgreSQL the cells arrive as neutralised text (``analytics_exports``), so a batch is one
+    ``writerows`` call; the ORM engine formats them here. Memory stays one batch.
     """
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title=str(_("Customers"))[:31])
-    bold = Font(bold=True)
-    header = []
-    for _key, label in COLUMNS:
-        cell = WriteOnlyCell(ws, value=str(label))
-        cell.font = bold
-        header.append(cell)
-    ws.append(header)
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
 
-    def cell(value):
-        if isinstance(value, str):
-            c = WriteOnlyCell(ws, value=neutralise(value))
-            c.data_type = "s"  # never "f": openpyxl would write "=…" as a live formula
-            return c
-        return value
+    writer.writerow([str(label) for _key, label in COLUMNS])
+    yield "\ufeff" + flush(), 0  # BOM: Excel opens UTF-8 names correctly
+    if _use_sql(engine):
+        from .analytics_exports import export_tuples_sql
 
+        for batch in export_tuples_sql(request, limit=_limit(request, None), text=True):
+            writer.writerows(batch)
+            yield flush(), len(batch)
+        return
+    for chunk in _chunks(_export_rows_orm(request=request), CHUNK):
+        writer.writerows([_cell_text(row[key]) for key, _label in COLUMNS] for row in chunk)
+        yield flush(), len(chunk)
+
+
+def csv_stream(*, request: ExportRequest, engine: Engine = "auto") -> Iterator[str]:
+    """CSV text, header first; a generator for StreamingHttpResponse (constant memory)."""
+    for text, _rows in _csv_batches(request, engine):
+        yield text
+
+
+def csv_write(*, request: ExportRequest, target: TextIO, engine: Engine = "auto") -> int:
+    """Write the CSV to an open text file; return the customers written."""
     written = 0
-    for row in export_rows(request=request, limit=XLSX_MAX_ROWS):
-        ws.append([cell(row[key]) for key, _label in COLUMNS])
-        written += 1
-        if progress and written % 1000 == 0:
-            progress(written)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb.save(path)
+    for text, rows in _csv_batches(request, engine):
+        target.write(text)
+        written += rows
     return written
+
+
+def _xlsx_rows(request: ExportRequest, limit: int, engine: Engine) -> Iterator[list]:
+    """Batches of typed rows for the spreadsheet, text cells already neutralised."""
+    if _use_sql(engine):
+        from .analytics_exports import export_tuples_sql
+
+        yield from export_tuples_sql(request, limit=_limit(request, limit), hold=True)
+        return
+    keys = [key for key, _label in COLUMNS]
+    for chunk in _chunks(_export_rows_orm(request=request, limit=limit), CHUNK):
+        yield [tuple(neutralise(row[key]) for key in keys) for row in chunk]
+
+
+def xlsx_write(
+    *,
+    request: ExportRequest,
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    engine: Engine = "auto",
+) -> int:
+    """Write the list to ``path`` with XlsxWriter in constant-memory mode; return the rows written.
+
+    At most ``XLSX_MAX_ROWS`` rows (Excel's limit). Text cells are neutralised (a leading
+    apostrophe) and written as strings — ``strings_to_formulas``/``_numbers``/``_urls`` are off,
+    so no cell is ever a formula, a number parsed from text, or a link.
+    """
+    import xlsxwriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {
+            "constant_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+            "default_date_format": "yyyy-mm-dd",
+        },
+    )
+    try:
+        sheet = workbook.add_worksheet(str(_("Customers"))[:31])
+        sheet.write_row(0, 0, [str(label) for _key, label in COLUMNS], workbook.add_format({"bold": True}))
+        written = 0
+        text = _text_columns()
+        for batch in _xlsx_rows(request, XLSX_MAX_ROWS, engine):
+            for row in batch:
+                written += 1
+                for col, value in enumerate(row):
+                    if value is None:
+                        continue
+                    if col in text:
+                        sheet.write_string(written, col, value)
+                    elif isinstance(value, dt.date):
+                        sheet.write_datetime(written, col, value)
+                    else:
+                        sheet.write_number(written, col, value)
+            if progress:
+                progress(written)
+    finally:
+        workbook.close()
+    return written
+
+
+def _text_columns() -> frozenset[int]:
+    numbers = {"visits", "tickets", "last_visit", "average_ticket", "total_spend", "points"}
+    return frozenset(i for i, (key, _label) in enumerate(COLUMNS) if key not in numbers)
 
 
 def pdf_render(*, request: ExportRequest) -> tuple[bytes, int]:

@@ -84,6 +84,47 @@ class CustomerMonth(models.Model):
         return f"{self.customer_id}@{self.store_id}/{self.month:%Y-%m}"
 
 
+class CustomerMonthStaff(models.Model):
+    """How many of one customer's sales at one store in one local month each staff member rang.
+
+    Refreshed with CustomerMonth (same statement set, same months, same customers), so the
+    owner export's "served most by" sums a few rows per customer over its window's months
+    instead of reading the tickets. Sales only (returns do not count); tickets without a
+    ``served_by`` have no row. ``last_day`` is the staff member's latest sale to the customer
+    in the month: the export's tie rule (most sales, then the most recent sale, then the lower
+    user id) needs it.
+    """
+
+    # The unique constraint leads with the customer, the index with the store: no FK indexes of their own.
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+", db_index=False)
+    store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(help_text="First day of the month.")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    tickets = models.PositiveIntegerField(default=0)
+    last_day = models.DateField()
+
+    class Meta:
+        verbose_name = _("customer month by staff")
+        verbose_name_plural = _("customer months by staff")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "store", "month", "staff"], name="customermonthstaff_unique"),
+            models.CheckConstraint(condition=Q(month__day=1), name="customermonthstaff_month_is_first_day"),
+        ]
+        indexes = [
+            models.Index(fields=["store", "month"], name="customermonthstaff_store_idx"),
+            # The export sums (customer, staff) pairs straight from this index, in order and without
+            # touching the heap (PostgreSQL; ignored where covering indexes are unsupported).
+            models.Index(
+                fields=["customer", "staff"],
+                include=["store", "month", "tickets", "last_day"],
+                name="customermonthstaff_cover_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}@{self.store_id}/{self.month:%Y-%m} by {self.staff_id}"
+
+
 class CohortMonth(models.Model):
     """How many customers of a cohort (month of their first sale at the store) bought in a month."""
 

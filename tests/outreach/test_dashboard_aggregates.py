@@ -7,8 +7,8 @@ import pytest
 
 from customers.signals import tickets_created
 from outreach.analytics_dashboard import dashboard_aggregates_refresh, month_chunks
-from outreach.models import CohortMonth, CustomerMonth, StoreDay
-from tests.factories import CustomerFactory, TicketFactory, visits
+from outreach.models import CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
+from tests.factories import CustomerFactory, TicketFactory, UserFactory, visits
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +48,13 @@ MONTH_FIELDS = (
 )
 
 
+STAFF_FIELDS = ("customer_id", "store_id", "month", "staff_id", "tickets", "last_day")
+
+
+def bob_store(history) -> int:
+    return history["both"].tickets.get(served_by=history["bob"]).store_id
+
+
 @pytest.fixture
 def history(store, other_store):
     """A cross-store shopper, a return, an anonymous sale and a late-night sale."""
@@ -63,7 +70,13 @@ def history(store, other_store):
     # 20:30 UTC on 14 Oct is 01:30 on 15 Oct in Tashkent (UTC+5): the local day counts.
     late = CustomerFactory(home_store=store)
     TicketFactory(customer=late, store=store, purchased_at=dt.datetime(2026, 10, 14, 20, 30, tzinfo=dt.UTC))
-    return {"both": both, "late": late}
+    # Who rang the sales (CustomerMonthStaff): twice Ann, once Bob; the return by Ann does not count.
+    ann, bob = UserFactory(username="ann.cashier"), UserFactory(username="bob.cashier")
+    both.tickets.filter(purchased_at__month=9).update(served_by=ann)
+    both.tickets.filter(store=other_store).update(served_by=bob)
+    both.tickets.filter(total__lt=0).update(served_by=ann)
+    late.tickets.update(served_by=ann)
+    return {"both": both, "late": late, "ann": ann, "bob": bob}
 
 
 def test_sql_and_orm_refresh_give_the_same_rows(history, best_regular, lapsed_regular, two_visit_customer, one_timer):
@@ -74,19 +87,29 @@ def test_sql_and_orm_refresh_give_the_same_rows(history, best_regular, lapsed_re
         _table(StoreDay, *STORE_DAY_FIELDS),
         _table(CustomerMonth, *MONTH_FIELDS),
         _table(CohortMonth, "store_id", "cohort", "month", "customers", "revenue"),
+        _table(CustomerMonthStaff, *STAFF_FIELDS),
     )
     StoreDay.objects.all().delete()
     CustomerMonth.objects.all().delete()
     CohortMonth.objects.all().delete()
+    CustomerMonthStaff.objects.all().delete()
     for a, b in month_chunks(start, end):
         dashboard_aggregates_refresh(start=a, end=b, engine="orm")
     orm = (
         _table(StoreDay, *STORE_DAY_FIELDS),
         _table(CustomerMonth, *MONTH_FIELDS),
         _table(CohortMonth, "store_id", "cohort", "month", "customers", "revenue"),
+        _table(CustomerMonthStaff, *STAFF_FIELDS),
     )
     assert len(sql[0]) == 2 * 73  # two stores × every day of the range, tickets or not
     assert sql[1] and sql[2]
+    both, ann, bob = history["both"].pk, history["ann"].pk, history["bob"].pk
+    assert [r for r in sql[3] if r[0] == both] == sorted(
+        [
+            (both, history["both"].home_store_id, D(2026, 9, 1), ann, 2, D(2026, 9, 1)),
+            (both, bob_store(history), D(2026, 10, 1), bob, 1, D(2026, 10, 2)),
+        ]
+    )
     assert sql == orm
 
 
@@ -119,6 +142,9 @@ def test_refresh_is_idempotent_and_drops_rows_whose_tickets_moved(history, store
     history["late"].tickets.update(customer=history["both"])  # a merge moves the tickets
     dashboard_aggregates_refresh(start=D(2026, 10, 1), end=D(2026, 10, 31))
     assert not CustomerMonth.objects.filter(customer=history["late"]).exists()
+    assert not CustomerMonthStaff.objects.filter(customer=history["late"]).exists()
+    moved = CustomerMonthStaff.objects.get(customer=history["both"], store=store, month=D(2026, 10, 1))
+    assert (moved.staff_id, moved.tickets, moved.last_day) == (history["ann"].pk, 1, D(2026, 10, 15))
     row = CustomerMonth.objects.get(customer=history["both"], store=store, month=D(2026, 10, 1))
     # Both sales fell on local 15 Oct: two tickets, one visit; the return on the 16th is no visit.
     assert (row.tickets, row.visits, row.visit_days, row.revenue) == (2, 1, 1 << 14, Decimal("40.00"))

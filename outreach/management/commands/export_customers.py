@@ -47,17 +47,11 @@ class Command(BaseCommand):
             as_of=day,
         )
         if fmt == "csv":
-            rows = 0
-            lines = exports.csv_stream(request=request)
             if output == "-":
-                for i, line in enumerate(lines):
-                    self.stdout.write(line, ending="")
-                    rows += i > 1  # the BOM and the header are no customers
+                rows = exports.csv_write(request=request, target=self.stdout)
             else:
                 with Path(output).open("w", encoding="utf-8", newline="") as target:
-                    for i, line in enumerate(lines):
-                        target.write(line)
-                        rows += i > 1
+                    rows = exports.csv_write(request=request, target=target)
         elif fmt == "xlsx":
             rows = exports.xlsx_write(request=request, path=Path(output))
         else:

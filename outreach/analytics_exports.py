@@ -1,0 +1,236 @@
+"""The owner export's rows on PostgreSQL: one query, read through a server-side cursor.
+
+``export_rows`` (outreach.exports) enriches each chunk of 2,000 customers with a handful of ORM
+queries; that is the portable path (the embedded SQLite default) and the reference a test compares
+this one with. Here one statement builds every column of every row from precomputed tables:
+
+- the list and its window figures from CustomerMonth (or the segmentation's CustomerSegmentState
+  for the order and the last visit, plus CustomerMonth for the window figures);
+- "served most by" from CustomerMonthStaff (per month, so any window of whole months is exact):
+  most sales in the window at the scope's stores, then the most recent sale, then the lower user id;
+- points and tier (loyalty), interests (tags, in code-point order), the home store's code;
+- the contact details the customer consented to (nothing for "do not contact" or an erased person).
+
+With ``text=True`` every cell comes back as text, formatted as the CSV writes it (ISO dates, plain
+decimals, empty for none) and neutralised against formula injection in SQL (the same prefixes as
+``customers.spreadsheets``), so the CSV writer only joins strings. Without it numbers and dates keep
+their types (XLSX) and only text cells are neutralised.
+
+"Served most by" sums CustomerMonthStaff per (customer, staff) straight from a covering index in
+that order (a group aggregate that never touches the heap; hash aggregation is switched off for the
+statement because two million (customer, staff) groups spill to disk). A whole "everyone" list reads
+the window's rows without the semi-join on the list (every row of the window belongs to a listed
+customer: a sale is a visit); a top N or a segment looks its customers up in the index.
+
+The cursor runs inside a transaction (a server-side cursor ``WITH HOLD`` would copy the whole result
+before the first row) with ``work_mem`` raised for it alone: a million customers group and sort in
+memory instead of in temporary files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db import connection, transaction
+from django.utils.translation import gettext
+
+from customers.spreadsheets import DANGEROUS_PREFIXES
+
+FETCH = 5000
+WORK_MEM = "64MB"
+
+
+def _neutral(expr: str) -> str:
+    """SQL for ``customers.spreadsheets.neutralise`` of a text expression."""
+    return f"(CASE WHEN left({expr}, 1) = ANY(%(danger)s) THEN '''' || {expr} ELSE {expr} END)"
+
+
+def _list_cte(request, limit: int | None) -> tuple[str, dict]:
+    """``list(customer_id, ord, visits, tickets, spend, last_visit)``: the list's customers in order."""
+    from .exports import STATE_SEGMENTS
+    from .rules import LADDER
+
+    first, last = request.window
+    params = {"stores": list(request.store_ids), "first": first, "last": last, "limit": limit}
+    if request.segment == "all":
+        return (
+            """
+            list AS (
+                -- ORDER BY … LIMIT first (a top-N heap sort, like the baseline COPY), numbered after.
+                SELECT top.*, row_number() OVER (ORDER BY visits DESC, tickets DESC, spend DESC, customer_id) AS ord
+                FROM (
+                    SELECT customer_id, sum(visits) AS visits, sum(tickets) AS tickets, sum(revenue) AS spend,
+                           max(last_day) AS last_visit
+                    FROM outreach_customermonth
+                    WHERE store_id = ANY(%(stores)s) AND month >= %(first)s AND month <= %(last)s AND visits > 0
+                    GROUP BY customer_id
+                    ORDER BY sum(visits) DESC, sum(tickets) DESC, sum(revenue) DESC, customer_id
+                    LIMIT %(limit)s
+                ) top
+            )""",
+            params,
+        )
+    if request.segment not in STATE_SEGMENTS:
+        raise ValueError(f"unknown list {request.segment!r}")
+    name = request.segment
+    if name == "best":
+        where, order = "s.is_best", "{t}.best_rank, {t}.customer_id"
+    elif name == "at_risk":
+        # P(alive) is read against the scope's newest run, not stored (as the Segments page orders it)
+        from . import analytics  # here, not at the top: it brings NumPy, which a CSV export never needs
+
+        where = "s.is_at_risk"
+        order = analytics.p_alive_sql(scope_key=request.scope_key, alias="{t}") + ", {t}.customer_id"
+    elif name in LADDER:
+        where, order = "s.ladder = %(name)s", "{t}.visits DESC, {t}.last_visit DESC, {t}.customer_id"
+    else:
+        where, order = "s.status = %(name)s", "{t}.visits DESC, {t}.last_visit DESC, {t}.customer_id"
+    params.update({"scope": request.scope_key, "name": name})
+    return (
+        f"""
+        members AS (
+            SELECT top.customer_id, top.last_visit, row_number() OVER (ORDER BY {order.format(t="top")}) AS ord
+            FROM (
+                SELECT s.* FROM outreach_customersegmentstate s
+                WHERE s.scope_key = %(scope)s AND {where}
+                ORDER BY {order.format(t="s")}
+                LIMIT %(limit)s
+            ) top
+        ),
+        figures AS (
+            SELECT customer_id, sum(visits) AS visits, sum(tickets) AS tickets, sum(revenue) AS spend
+            FROM outreach_customermonth
+            WHERE store_id = ANY(%(stores)s) AND month >= %(first)s AND month <= %(last)s
+              AND customer_id IN (SELECT customer_id FROM members)
+            GROUP BY customer_id
+        ),
+        list AS (
+            SELECT m.customer_id, m.ord, coalesce(f.visits, 0) AS visits, coalesce(f.tickets, 0) AS tickets,
+                   coalesce(f.spend, 0) AS spend, m.last_visit
+            FROM members m LEFT JOIN figures f ON f.customer_id = m.customer_id
+        )""",
+        params,
+    )
+
+
+def export_sql(request, *, limit: int | None = None, text: bool = False, neutral: bool = True) -> tuple[str, dict]:
+    """The statement and its parameters; columns in ``exports.COLUMNS`` order.
+
+    ``neutral``: text cells neutralised for a spreadsheet (CSV, XLSX); off for the PDF and the dict rows.
+    """
+    list_cte, params = _list_cte(request, limit)
+    params["danger"] = list(DANGEROUS_PREFIXES)
+    params["erased"] = gettext("Erased customer #%(id)s")
+    blocked = "(c.do_not_contact OR c.erased_at IS NOT NULL)"
+    name = (
+        "(CASE WHEN c.erased_at IS NOT NULL THEN replace(%(erased)s, '%%(id)s', c.id::text)"
+        " ELSE btrim(c.first_name || ' ' || c.last_name, ' ') END)"
+    )
+    average = "round(l.spend / nullif(l.tickets, 0), 2)"
+    staff = "coalesce(nullif(btrim(u.first_name || ' ' || u.last_name, ' '), ''), u.username)"
+    texts = {
+        "card": "c.card_number",
+        "name": name,
+        "email": f"(CASE WHEN c.consent_email AND NOT {blocked} THEN c.email ELSE '' END)",
+        "phone": f"(CASE WHEN c.consent_sms AND NOT {blocked} THEN c.phone ELSE '' END)",
+        "postal_address": f"(CASE WHEN c.consent_post AND NOT {blocked} THEN c.postal_address ELSE '' END)",
+        "home_store": "st.code",
+        "tier": "coalesce(t.name, '')",
+        "served_most_by": f"coalesce({staff}, '')",
+        "interests": "coalesce(tg.names, '')",
+    }
+    typed = {
+        "visits": "l.visits",
+        "tickets": "l.tickets",
+        "last_visit": "l.last_visit",
+        "average_ticket": average,
+        "total_spend": "l.spend",
+        "points": "a.balance",
+    }
+    if text:
+        typed = {
+            "visits": "l.visits::text",
+            "tickets": "l.tickets::text",
+            "last_visit": "coalesce(to_char(l.last_visit, 'YYYY-MM-DD'), '')",
+            "average_ticket": f"coalesce({average}::text, '')",
+            "total_spend": "l.spend::text",
+            "points": "coalesce(a.balance::text, '')",
+        }
+    else:
+        typed = {**typed, "visits": "l.visits::int", "tickets": "l.tickets::int"}
+    from .exports import COLUMNS
+
+    cell = {**typed, **{key: _neutral(expr) if neutral else expr for key, expr in texts.items()}}
+    select = ",\n               ".join(cell[key] for key, _label in COLUMNS)
+    whole = request.segment == "all" and limit is None
+    in_list = "" if whole else "AND customer_id IN (SELECT customer_id FROM list)"
+    sql = f"""
+        WITH {list_cte},
+        totals AS (
+            SELECT customer_id, staff_id, sum(tickets) AS n, max(last_day) AS last_day
+            FROM outreach_customermonthstaff
+            WHERE store_id = ANY(%(stores)s) AND month >= %(first)s AND month <= %(last)s
+              {in_list}
+            GROUP BY customer_id, staff_id
+        ),
+        served AS (
+            SELECT DISTINCT ON (customer_id) customer_id, staff_id FROM totals
+            ORDER BY customer_id, n DESC, last_day DESC, staff_id
+        ),
+        tags AS (
+            SELECT ct.customer_id, string_agg(tag.name, ', ' ORDER BY tag.name COLLATE "C") AS names
+            FROM customers_customer_tags ct JOIN customers_tag tag ON tag.id = ct.tag_id
+            WHERE true {in_list.replace("customer_id", "ct.customer_id", 1)}
+            GROUP BY ct.customer_id
+        )
+        SELECT {select}
+        FROM list l
+        JOIN customers_customer c ON c.id = l.customer_id
+        JOIN customers_store st ON st.id = c.home_store_id
+        LEFT JOIN loyalty_account a ON a.customer_id = c.id
+        LEFT JOIN loyalty_tier t ON t.id = a.tier_id
+        LEFT JOIN served sv ON sv.customer_id = c.id
+        LEFT JOIN auth_user u ON u.id = sv.staff_id
+        LEFT JOIN tags tg ON tg.customer_id = c.id
+        ORDER BY l.ord
+    """
+    return sql, params
+
+
+def export_tuples_sql(
+    request, *, limit: int | None = None, text: bool = False, neutral: bool = True, hold: bool = False
+) -> Iterator[list[tuple]]:
+    """Batches of row tuples (``FETCH`` rows each) from one server-side cursor, in list order.
+
+    ``hold``: the caller commits on this connection while it reads (the XLSX job's progress
+    updates must be visible to the page that polls them). Outside a transaction Django opens the
+    cursor ``WITH HOLD``, which PostgreSQL fills completely on the first fetch (a temporary file
+    on the server, not Python memory) — cheap next to writing a workbook.
+    """
+    sql, params = export_sql(request, limit=limit, text=text, neutral=neutral)
+    if hold:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET work_mem = '{WORK_MEM}'")
+            cursor.execute("SET jit = off")
+            cursor.execute("SET enable_hashagg = off")
+        try:
+            with connection.chunked_cursor() as cursor:
+                cursor.execute(sql, params)
+                while batch := cursor.fetchmany(FETCH):
+                    yield batch
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET work_mem")
+                cursor.execute("RESET jit")
+                cursor.execute("RESET enable_hashagg")
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            # JIT compiles this query's expressions for seconds and saves less than that.
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL enable_hashagg = off")
+        with connection.chunked_cursor() as cursor:
+            cursor.execute(sql, params)
+            while batch := cursor.fetchmany(FETCH):
+                yield batch
