@@ -30,7 +30,7 @@ from .service import ImportOutcome, Progress, tickets_import
 logger = logging.getLogger(__name__)
 
 PROGRESS_TTL = 6 * 60 * 60
-PHASES = {"reading": 0, "checking": 70, "customers": 75, "inserting": 85, "done": 100}
+PHASES = {"reading": 0, "checking": 70, "customers": 75, "inserting": 85, "indexing": 95, "done": 100}
 
 
 def tickets_import_csv(

@@ -152,6 +152,13 @@ class OrmEngine:
         self.rows = [r for r in unique if (r[R_STORE], r[R_NUMBER]) not in existing]
 
     # -- customers --------------------------------------------------------------------------
+    def initial_load_begin(self) -> list[str]:
+        """Initial-load mode is PostgreSQL's (initial_load.py); the ORM path always inserts row by row."""
+        return []
+
+    def initial_load_end(self) -> None:
+        pass
+
     def customers_resolve(self) -> None:
         card = {r[R_CARD]: None for r in self.rows if r[R_CARD]}
         email = {r[R_EMAIL]: None for r in self.rows if r[R_EMAIL]}

@@ -19,6 +19,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import NOT_PROVIDED
 
 from ..models import Customer, PurchaseTicket
+from .initial_load import INITIAL_LOAD_MIN_ROWS, InitialLoad, table_smaller_than
 from .rows import (
     COLUMNS,
     MAX_KEPT_ISSUES,
@@ -193,7 +194,9 @@ class PostgresEngine:
         self.staged = 0
         self._out_made = False
         self._repeats_made = False
+        self._keys_made = False
         self._unknown_staff: list[str] = []
+        self.initial_load = InitialLoad()
 
     # -- staging ------------------------------------------------------------------------
     def _session_memory(self, cur) -> None:
@@ -236,25 +239,27 @@ class PostgresEngine:
             self._typed(cur, parser)
 
     def _lookups(self, cur, parser: RowParser) -> None:
-        """Small tables for what Python decides, each value once: stores, staff, phones."""
+        """Small tables for what Python decides, each value once: stores, staff, phones.
+
+        The distinct phone numbers (tens of thousands in a big file) are read from a server-side
+        cursor and written back chunk by chunk, so memory does not grow with the file.
+        """
         t, raw = self.t, self.raw
-        # One pass: the few stores and staff names, and the distinct phone numbers with their store.
-        cur.execute(f"SELECT store, staff, phone FROM {raw} GROUP BY 1, 2, 3")
+        # The few stores and staff names.
+        cur.execute(f"SELECT store, staff FROM {raw} GROUP BY 1, 2")
         stores: dict[str, tuple] = {}
         staff_ids = parser.staff_ids()
         staff: dict[str, int] = {}
-        phones: dict[tuple[str, str], str | None] = {}
         unknown_staff: set[str] = set()
         while batch := cur.fetchmany(10_000):
-            for store_raw, staff_raw, phone_raw in batch:
-                store = stores.get(store_raw)
-                if store is None:
+            for store_raw, staff_raw in batch:
+                if store_raw not in stores:
                     code = store_raw.upper()
                     info = parser.stores.get(code) if code else None
                     error = "store_missing" if not code else "store_unknown" if info is None else None
                     if info is not None and parser.allowed is not None and info.id not in parser.allowed:
                         info, error = None, "store_forbidden"
-                    store = stores[store_raw] = (
+                    stores[store_raw] = (
                         store_raw,
                         info.id if info else None,
                         str(info.tz) if info else None,
@@ -265,8 +270,6 @@ class PostgresEngine:
                     staff[staff_raw] = staff_ids[staff_raw]
                 elif staff_raw:
                     unknown_staff.add(staff_raw)
-                if phone_raw and store[1] is not None and (phone_raw, store[3]) not in phones:
-                    phones[(phone_raw, store[3])] = _phone(phone_raw, store[3])
         self._unknown_staff = sorted(unknown_staff)
         cur.execute(
             f"""CREATE TEMP TABLE {t}_st (raw text PRIMARY KEY, store_id bigint, tz text, country text, err text)
@@ -279,7 +282,15 @@ class PostgresEngine:
             f"""CREATE TEMP TABLE {t}_ph (raw text, country text, e164 text, PRIMARY KEY (raw, country))
                 ON COMMIT DROP"""
         )
-        _copy_rows(cur, f"{t}_ph", "raw, country, e164", ((p, c, e) for (p, c), e in phones.items()))
+        cur.execute(f"ANALYZE {t}_st")
+        # Each distinct (phone, store's country) once, normalised by rows.py's rule (phonenumbers).
+        with connection.chunked_cursor() as phones:
+            phones.execute(
+                f"""SELECT DISTINCT r.phone, s.country FROM {raw} r JOIN {t}_st s ON s.raw = r.store
+                    WHERE r.phone <> '' AND s.store_id IS NOT NULL"""
+            )
+            while batch := phones.fetchmany(10_000):
+                _copy_rows(cur, f"{t}_ph", "raw, country, e164", ((p, c, _phone(p, c)) for p, c in batch))
         # Values the SQL leaves to Python (filled by _typed when it meets some).
         cur.execute(
             f"""CREATE TEMP TABLE {t}_odd (kind char(1), raw text, txt text, tstz timestamptz, n integer,
@@ -636,6 +647,45 @@ class PostgresEngine:
                     WHERE p.store_id = s.store_id AND p.number = s.number"""
             )
 
+    # -- initial-load mode (initial_load.py) --------------------------------------------------
+    def initial_load_begin(self) -> list[str]:
+        """A large file into a small tickets table: drop its FKs and secondary indexes until restore.
+
+        The customers table joins when it holds fewer customers than the file has distinct customer
+        keys (card, email, phone combinations). Returns the tables stripped (none: the ordinary path).
+        Runs before anything is written to either table in this transaction.
+        """
+        if self.staged < INITIAL_LOAD_MIN_ROWS:
+            return []
+        with connection.cursor() as cur:
+            if not table_smaller_than(cur, "customers_purchaseticket", self.staged):
+                return []
+            tables = ["customers_purchaseticket"]
+            combinations = self._keys(cur)
+            if combinations and table_smaller_than(cur, "customers_customer", combinations):
+                tables.insert(0, "customers_customer")  # lock order: customers, then tickets (as the API writes)
+            return self.initial_load.strip(cur, tables)
+
+    def initial_load_end(self) -> None:
+        """Re-create the indexes and foreign keys initial_load_begin dropped (before commit)."""
+        if self.initial_load.active:
+            with connection.cursor() as cur:
+                self.initial_load.restore(cur)
+
+    def _keys(self, cur) -> int:
+        """The rows' distinct (card, email, phone) combinations, with the first line that has each and that
+        line's store (line * 2^31 + store_id: both in one hashable minimum). Made once; returns how many."""
+        if not self._keys_made:
+            cur.execute(
+                f"""CREATE TEMP TABLE {self.keys} ON COMMIT DROP AS
+                    SELECT card, email, phone, min(line::bigint * 2147483648 + store_id) AS first
+                    FROM {self.t} WHERE card <> '' OR email <> '' OR phone <> '' GROUP BY card, email, phone"""
+            )
+            self._keys_count = cur.rowcount
+            cur.execute(f"ANALYZE {self.keys}")
+            self._keys_made = True
+        return self._keys_count
+
     # -- customers --------------------------------------------------------------------------
     def customers_resolve(self) -> None:
         """Match each row's customer by card, then email, then phone; create the missing ones.
@@ -648,15 +698,9 @@ class PostgresEngine:
         first map that knows one of its keys, so every row with the same card ends up with the
         same person.
         """
-        t, keys = self.t, self.keys
+        keys = self.keys
         with connection.cursor() as cur:
-            # line * 2^31 + store_id: the first line and its store in one hashable minimum.
-            cur.execute(
-                f"""CREATE TEMP TABLE {keys} ON COMMIT DROP AS
-                    SELECT card, email, phone, min(line::bigint * 2147483648 + store_id) AS first
-                    FROM {t} WHERE card <> '' OR email <> '' OR phone <> '' GROUP BY card, email, phone"""
-            )
-            cur.execute(f"ANALYZE {keys}")
+            self._keys(cur)
             for table, column in ((self.card, "card"), (self.email, "email"), (self.phone, "phone")):
                 cur.execute(
                     f"""CREATE TEMP TABLE {table} ON COMMIT DROP AS

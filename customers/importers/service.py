@@ -61,6 +61,7 @@ class ImportOutcome:
     ticket_ids: array = field(default_factory=lambda: array("q"))
     engine: str = ""
     refused: int = 0  # rows refused (a row with two bad columns counts once)
+    initial_load: list[str] = field(default_factory=list)  # tables loaded in initial-load mode (initial_load.py)
 
 
 class _Rollback(Exception):
@@ -135,6 +136,9 @@ def tickets_import(
                 raise _Rollback
             report("customers", parser.rows_read)
             eng.drop_duplicates()
+            # A first history load (more rows than the tickets table holds): without foreign keys and
+            # secondary indexes until restored below (initial_load.py); the ordinary path otherwise.
+            outcome.initial_load = eng.initial_load_begin()
             eng.customers_resolve()
             # A return code must be the ticket's own customer's (customers.attribution): known only once
             # customers are matched, so a refused file with codes goes this far to report every reason.
@@ -157,7 +161,10 @@ def tickets_import(
                     outcome.ticket_ids.extend(chunk)
             report("inserted", parser.rows_read)
             if dry_run or (parser.error_count and not skip_invalid):
-                raise _Rollback
+                raise _Rollback  # the rollback restores whatever initial_load_begin dropped, too
+            if outcome.initial_load:
+                report("indexing", parser.rows_read)
+                eng.initial_load_end()
             transaction.on_commit(lambda: _announce(eng, source))
             outcome.committed = True
     except _Rollback:
@@ -168,7 +175,7 @@ def tickets_import(
             eng.discard()
     logger.info(
         "tickets import engine=%s rows=%s inserted=%s duplicates=%s errors=%s customers_created=%s committed=%s "
-        "phases=%s total=%.2fs",
+        "initial_load=%s phases=%s total=%.2fs",
         outcome.engine,
         outcome.rows,
         outcome.inserted,
@@ -176,6 +183,7 @@ def tickets_import(
         outcome.error_count,
         outcome.customers_created,
         outcome.committed,
+        ",".join(outcome.initial_load) or "-",
         timings,
         time.perf_counter() - started,
     )

@@ -19,6 +19,9 @@ from customers.models import ImportBatch
 
 class Command(BaseCommand):
     help = "Import POS purchase tickets from a canonical CSV file (all or nothing unless --skip-invalid)."
+    # No system checks: they import every URLconf and with it WeasyPrint and the PDF/QR stack
+    # (~55 MB and seconds of start-up) that an import never uses. `manage.py check` runs them.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV with the columns store, ticket, purchased_at, total, …")
