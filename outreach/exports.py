@@ -53,7 +53,7 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer
 from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
 
-from . import analytics, rules
+from . import rules
 from .analytics_dashboard import month_start
 from .models import CHAIN, CustomerMonth, CustomerMonthStaff, CustomerSegmentState, ExportJob
 from .selectors import SEGMENT_LABELS
@@ -178,6 +178,8 @@ def _segment(request: ExportRequest) -> QuerySet:
     """(customer_id, last_visit) of the members, in the segment's order (as the Segments page lists them)."""
     members = _members(request)
     if request.segment == "at_risk":  # P(alive) is read against the scope's newest run, not stored
+        from . import analytics  # here: it brings NumPy, which no other list needs
+
         members = members.annotate(p_alive=analytics.p_alive_expression(scope_key=request.scope_key))
     order = {
         "best": ("best_rank", "customer_id"),
