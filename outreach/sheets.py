@@ -17,9 +17,11 @@ memory depends on the part size, not on how many notes are printed. A section
 longer sections keep a running "page X".
 
 Print CSS is lean on purpose: no CSS framework in PDFs (Bootstrap made
-WeasyPrint ~2.8× slower here), and no flex, grid, table or float but the QR
-code: the tick boxes share the badge's line (justified) and the signature row
-is one line of text with tab stops over a repeated gradient (bench/notes.md).
+WeasyPrint ~2.8× slower here), and no flex, grid, table or float on the task
+sheet: the tick boxes share the badge's line (justified), the QR code is
+positioned absolutely beside the recipient (a float would make WeasyPrint
+measure every later line of the page against it), and the signature row is one
+line of text with tab stops over a repeated gradient (bench/notes.md).
 """
 
 import io
@@ -75,19 +77,30 @@ class SheetNote:
 
     @property
     def return_qr(self) -> str:
-        """The return code as an inline SVG QR code (empty without a code); see :func:`return_code_qr_svg`."""
-        return return_code_qr_svg(self.return_code) if self.return_code else ""
+        """The return code as a QR code image (empty without a code); see :func:`return_code_qr`."""
+        return return_code_qr(self.return_code) if self.return_code else ""
 
 
-def return_code_qr_svg(code: str) -> str:
-    """An SVG QR code (version 1, error correction H) holding exactly ``code``, marked safe for templates.
+# The QR mask pattern. segno otherwise scores all eight masks (the QR standard's penalty rules), which
+# cost ~1.2 ms per code in Python, more than the rest of the code's encoding; every code printed on
+# the sheets and cards is the same short shape (version 1, level H), and bench/notes.md records
+# zbarimg decoding them with this mask.
+QR_MASK = 4
+QR_SCALE = 4  # pixels per module (see return_code_qr)
+
+
+def return_code_qr(code: str) -> str:
+    """An ``<img>`` of a QR code (version 1, error correction H) holding exactly ``code``, marked safe.
 
     It encodes the bare return code, not a URL: a till's scanner types what it reads into the till's
-    field (or into the counter screen's search box), and that field wants the code. One ``<path>``
-    with a viewBox and no size: the print CSS sizes it, and WeasyPrint draws it as vectors.
+    field (or into the counter screen's search box), and that field wants the code. The image is a
+    1-bit PNG of 4 × 4 pixels per module (a data URI of ~400 bytes, no size): the print CSS sizes it
+    with ``image-rendering: pixelated``; at one pixel per module poppler blurs the modules when it
+    rasterizes the page at 100–150 dpi and zbar reads none of them. WeasyPrint draws the PNG ~3 ×
+    faster than the same code as an SVG path, which it parses segment by segment (bench/notes.md).
     """
-    qr = segno.make_qr(code, error="h", boost_error=False)
-    return mark_safe(qr.svg_inline(border=2, omitsize=True, svgclass=None, lineclass=None))  # nosec B308 B703 - segno SVG
+    qr = segno.make_qr(code, error="h", boost_error=False, mask=QR_MASK)
+    return mark_safe(f'<img alt="" src="{qr.png_data_uri(scale=QR_SCALE, border=2)}">')  # nosec B308 B703 - segno PNG
 
 
 @dataclass
