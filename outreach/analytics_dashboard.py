@@ -40,7 +40,7 @@ from django.db.models import DateTimeField, Func, Min
 
 from customers.models import PurchaseTicket, Store
 
-from .models import ACTIVE_WINDOW_DAYS, CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
+from .models import ACTIVE_WINDOW_DAYS, VISITORS_30_DAYS, CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
 
 log = logging.getLogger(__name__)
 
@@ -158,23 +158,27 @@ v AS (
     WHERE NOT is_return AND customer_id IS NOT NULL AND day BETWEEN %(w0)s AND %(b)s
 ),
 -- Each visit keeps its customer active from its day until the next visit or until the
--- window runs out, whichever is first: +1 on the visit day, -1 when that stops.
-ev AS (
-    SELECT store_id, day, 1 AS delta FROM v
-    UNION ALL
-    SELECT store_id,
-           least(lead(day) OVER (PARTITION BY store_id, customer_id ORDER BY day), day + %(window)s),
-           -1
-    FROM v
+-- window runs out, whichever is first: +1 on the visit day, -1 when that stops. The same
+-- with the 30-day window counts the distinct visitors of the 30 days ending each day.
+vn AS (
+    SELECT store_id, day, lead(day) OVER (PARTITION BY store_id, customer_id ORDER BY day) AS next_day FROM v
 ),
-evd AS (SELECT store_id, day, sum(delta) AS delta FROM ev GROUP BY store_id, day),
+ev AS (
+    SELECT store_id, day, 1 AS delta, 1 AS delta30 FROM v
+    UNION ALL
+    SELECT store_id, least(next_day, day + %(window)s), -1, 0 FROM vn
+    UNION ALL
+    SELECT store_id, least(next_day, day + %(window30)s), 0, -1 FROM vn
+),
+evd AS (SELECT store_id, day, sum(delta) AS delta, sum(delta30) AS delta30 FROM ev GROUP BY store_id, day),
 grid AS (
     SELECT st.id AS store_id, g::date AS day
     FROM st CROSS JOIN generate_series(%(w0)s::date, %(b)s::date, interval '1 day') AS g
 ),
 act AS (
     SELECT grid.store_id, grid.day,
-           sum(coalesce(evd.delta, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS active
+           sum(coalesce(evd.delta, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS active,
+           sum(coalesce(evd.delta30, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS visitors_30
     FROM grid LEFT JOIN evd ON evd.store_id = grid.store_id AND evd.day = grid.day
 ),
 fresh AS (
@@ -189,13 +193,14 @@ fresh AS (
 )
 INSERT INTO outreach_storeday (
     store_id, day, tickets, sales, returns, sales_amount, revenue, visits, customer_sales,
-    customer_sales_amount, anonymous_sales, new_customers, active_customers, refreshed_at
+    customer_sales_amount, anonymous_sales, new_customers, active_customers, visitors_30, refreshed_at
 )
 SELECT act.store_id, act.day,
        coalesce(tick.tickets, 0), coalesce(tick.sales, 0), coalesce(tick.returns, 0),
        coalesce(tick.sales_amount, 0), coalesce(tick.revenue, 0), coalesce(tick.visits, 0),
        coalesce(tick.customer_sales, 0), coalesce(tick.customer_sales_amount, 0),
-       coalesce(tick.anonymous_sales, 0), coalesce(fresh.new_customers, 0), act.active, clock_timestamp()
+       coalesce(tick.anonymous_sales, 0), coalesce(fresh.new_customers, 0), act.active, act.visitors_30,
+       clock_timestamp()
 FROM act
 LEFT JOIN tick ON tick.store_id = act.store_id AND tick.day = act.day
 LEFT JOIN fresh ON fresh.store_id = act.store_id AND fresh.day = act.day
@@ -205,7 +210,8 @@ ON CONFLICT (store_id, day) DO UPDATE SET
     sales_amount = EXCLUDED.sales_amount, revenue = EXCLUDED.revenue, visits = EXCLUDED.visits,
     customer_sales = EXCLUDED.customer_sales, customer_sales_amount = EXCLUDED.customer_sales_amount,
     anonymous_sales = EXCLUDED.anonymous_sales, new_customers = EXCLUDED.new_customers,
-    active_customers = EXCLUDED.active_customers, refreshed_at = EXCLUDED.refreshed_at
+    active_customers = EXCLUDED.active_customers, visitors_30 = EXCLUDED.visitors_30,
+    refreshed_at = EXCLUDED.refreshed_at
 """
 
 
@@ -217,6 +223,7 @@ def _store_days_sql(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
         "b": b,
         "w0": w0,
         "window": ACTIVE_WINDOW_DAYS,
+        "window30": VISITORS_30_DAYS,
         "lo": _utc(w0) - TZ_MARGIN,
         "hi": _utc(b) + ONE_DAY + TZ_MARGIN,
     }
@@ -444,7 +451,8 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
     visits: dict[tuple[int, dt.date], int] = defaultdict(int)
     fresh: dict[tuple[int, dt.date], int] = defaultdict(int)
     active: dict[tuple[int, dt.date], int] = defaultdict(int)
-    window = dt.timedelta(days=ACTIVE_WINDOW_DAYS)
+    visitors_30: dict[tuple[int, dt.date], int] = defaultdict(int)
+    windows = ((active, dt.timedelta(days=ACTIVE_WINDOW_DAYS)), (visitors_30, dt.timedelta(days=VISITORS_30_DAYS)))
     for (store_id, customer_id), days in visit_days.items():
         ordered = sorted(days)
         for i, day in enumerate(ordered):
@@ -453,11 +461,12 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
                 if first.get((store_id, customer_id)) == day:
                     fresh[(store_id, day)] += 1
             # Active from this visit until the next one or the end of the window.
-            stop = min(ordered[i + 1] if i + 1 < len(ordered) else day + window, day + window)
-            d = max(day, a)
-            while d < stop and d <= b:
-                active[(store_id, d)] += 1
-                d += ONE_DAY
+            for counts, window in windows:
+                stop = min(ordered[i + 1] if i + 1 < len(ordered) else day + window, day + window)
+                d = max(day, a)
+                while d < stop and d <= b:
+                    counts[(store_id, d)] += 1
+                    d += ONE_DAY
     rows = []
     for store_id in store_map:
         day = a
@@ -470,6 +479,7 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
                     visits=visits[key],
                     new_customers=fresh[key],
                     active_customers=active[key],
+                    visitors_30=visitors_30[key],
                     **figures.get(key, figures.default_factory()),
                 )
             )

@@ -33,6 +33,7 @@ STORE_DAY_FIELDS = (
     "anonymous_sales",
     "new_customers",
     "active_customers",
+    "visitors_30",
 )
 MONTH_FIELDS = (
     "customer_id",
@@ -132,6 +133,19 @@ def test_active_customers_is_a_90_day_window(store, best_regular, lapsed_regular
         store=store, day__range=(one_timer_day + dt.timedelta(days=89), one_timer_day + dt.timedelta(days=90))
     ).order_by("day")
     assert last_active.active_customers - gone.active_customers == 1
+
+
+def test_visitors_30_counts_the_customers_of_the_30_days_ending_each_day(store):
+    a, b = CustomerFactory(home_store=store), CustomerFactory(home_store=store)
+    visits(a, [D(2026, 9, 1), D(2026, 9, 20)])
+    visits(b, [D(2026, 9, 10)])
+    dashboard_aggregates_refresh(start=D(2026, 9, 1), end=D(2026, 10, 31))
+    rows = dict(StoreDay.objects.filter(store=store).values_list("day", "visitors_30"))
+    # a: 1 Sep–19 Oct (the 20 Sep visit keeps them 30 days more); b: 10 Sep–9 Oct.
+    assert (rows[D(2026, 9, 1)], rows[D(2026, 9, 10)], rows[D(2026, 10, 9)]) == (1, 2, 2)
+    assert (rows[D(2026, 10, 10)], rows[D(2026, 10, 19)], rows[D(2026, 10, 20)]) == (1, 1, 0)
+    # The 90-day count of the same days is the active count.
+    assert StoreDay.objects.get(store=store, day=D(2026, 10, 20)).active_customers == 2
 
 
 def test_refresh_is_idempotent_and_drops_rows_whose_tickets_moved(history, store):
