@@ -78,7 +78,7 @@ def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
         for i in range(stores):
             cur.execute(
                 "INSERT INTO customers_store (code, name, address, time_zone, currency, country, locale, margin,"
-                " created_at) VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, now())",
+                " calendar, created_at) VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, 'gregorian', now())",
                 [f"B{i:02d}", f"Bench store {i}"],
             )
         cur.execute("SELECT array_agg(id ORDER BY id) FROM customers_store")
@@ -312,6 +312,37 @@ def hammer(url: str, cookies: dict, *, users_n: int, duration: float) -> dict:
     return {"n": len(latencies), "p50": q[49], "p95": q[94], "errors": errors[0], "rps": len(latencies) / duration}
 
 
+def hammer_wrk(url: str, cookies: dict, *, users_n: int, duration: float) -> dict:
+    """The same closed loop with wrk (C, one thread): the client takes almost no CPU from the server."""
+    import json
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk), or run with --client python")
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{users_n}", f"-d{int(duration)}s", "--timeout", "30s", "-s", str(ROOT / "bench/dashboard.lua"), url],
+        env={**os.environ, "WRK_COOKIE": cookie},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    r = json.loads(next(line for line in out.splitlines() if line.startswith("WRKJSON "))[len("WRKJSON ") :])
+    return {
+        "n": r["n"],
+        "p50": r["p50"],
+        "p95": r["p95"],
+        "errors": r["socket_errors"] + r["non2xx"],
+        "rps": r["n"] / r["duration_s"],
+    }
+
+
+def load_average() -> str:
+    return "load average %.2f %.2f %.2f" % os.getloadavg()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="regulars_bench_dashboard")
@@ -321,6 +352,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (sync, gthread).")
+    ap.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
+    ap.add_argument("--client", choices=("wrk", "python"), default="wrk", help="Load generator.")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--reuse", action="store_true", help="Keep the database and its data from a previous run.")
     args = ap.parse_args()
@@ -346,6 +380,10 @@ def main() -> None:
             f"127.0.0.1:{args.port}",
             "-w",
             str(args.workers),
+            "-k",
+            args.worker_class,
+            "--threads",
+            str(args.threads),
             "--log-level",
             "warning",
         ],
@@ -360,15 +398,23 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
         manager, owner = login_cookies(base, "bench.manager"), login_cookies(base, "bench.owner")
+        for cookies in (manager, owner):  # a lost session would be a fast redirect to the login page
+            r = requests.get(f"{base}/dashboard/?{params}", cookies=cookies, allow_redirects=False, timeout=60)
+            assert r.status_code == 200 and b"<canvas" in r.content, r.status_code
+        run = hammer_wrk if args.client == "wrk" else hammer
+        print(f"server: gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads};"
+              f" client: {args.client}, {args.users} connections, {args.duration:.0f} s each", flush=True)
+        print("before the hammer:", load_average(), flush=True)
         results = {
-            "healthz": hammer(f"{base}/healthz", {}, users_n=args.users, duration=args.duration),
-            "dashboard (manager, one store, 92 days)": hammer(
+            "healthz": run(f"{base}/healthz", {}, users_n=args.users, duration=args.duration),
+            "dashboard (manager, one store, 92 days)": run(
                 f"{base}/dashboard/?{params}", manager, users_n=args.users, duration=args.duration
             ),
-            "dashboard (owner, chain, 92 days)": hammer(
+            "dashboard (owner, chain, 92 days)": run(
                 f"{base}/dashboard/?{params}", owner, users_n=args.users, duration=args.duration
             ),
         }
+        print("after the hammer:", load_average(), flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
