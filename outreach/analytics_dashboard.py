@@ -67,6 +67,27 @@ def next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
+def refresh_chunks(start: dt.date, end: dt.date, store_ids: Sequence[int] | None = None) -> list[tuple[dt.date, dt.date]]:
+    """The refresh task's units of work: calendar months, or the whole range at once when it starts
+    before the stores' first ticket (``refresh_dashboard --since all``).
+
+    A history refresh in one piece reads the tickets once (monthly pieces each re-read their
+    90-day look-back, and each scanned the ticket table) and, reaching back to the first ticket,
+    needs no per-customer look-up of earlier sales.
+    """
+    if (end - start).days < 62:
+        return list(month_chunks(start, end))
+    from django.db.models import OuterRef, Subquery
+
+    stores = Store.objects.all() if store_ids is None else Store.objects.filter(pk__in=store_ids)
+    # Each store's first ticket: one probe of its (store, purchased_at) index.
+    first_ticket = PurchaseTicket.objects.filter(store_id=OuterRef("pk")).order_by("purchased_at").values("purchased_at")
+    firsts = [f for f in stores.annotate(first=Subquery(first_ticket[:1])).values_list("first", flat=True) if f]
+    if not firsts or min(firsts).date() - TZ_MARGIN >= start:
+        return [(start, end)]
+    return list(month_chunks(start, end))
+
+
 def month_chunks(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
     """Split ``[start, end]`` into calendar-month pieces (the refresh task's unit of work)."""
     cursor = start
@@ -104,6 +125,11 @@ def dashboard_aggregates_refresh(
     use_sql = engine == "sql" or (engine == "auto" and connection.vendor == "postgresql")
     with transaction.atomic():
         if use_sql:
+            with connection.cursor() as cursor:
+                # Sorts and hashes in memory (the default 4 MB spilled the visit sort to disk at 1M
+                # customers), and no JIT compile for statements that run once per refresh.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL jit = off")
             days = _store_days_sql(start, end, stores)
             months = _customer_months_sql(start, end, stores, customers)
             cohort_rows = _cohort_months_sql(start, end, stores) if cohorts else 0
@@ -125,10 +151,16 @@ def dashboard_aggregates_refresh(
 
 # --- PostgreSQL: one set-based statement per table ----------------------------------------------
 
+# ``first_day``: the local day of the store's first ticket (an index probe per store). A refresh
+# whose tickets reach back to it sees the store's whole history, so "the first sale ever" is the
+# first one it reads (no look-up of earlier tickets per customer: see ``fresh`` and ``first_seen``).
 _STORES_CTE = """
 st AS (
-    SELECT id, time_zone FROM customers_store
-    WHERE (%(stores)s::bigint[] IS NULL OR id = ANY(%(stores)s::bigint[]))
+    SELECT s.id, s.time_zone,
+           (SELECT (min(p.purchased_at) AT TIME ZONE s.time_zone)::date FROM customers_purchaseticket p
+            WHERE p.store_id = s.id) AS first_day
+    FROM customers_store s
+    WHERE (%(stores)s::bigint[] IS NULL OR s.id = ANY(%(stores)s::bigint[]))
 )"""
 
 _STORE_DAYS_SQL = f"""
@@ -161,7 +193,8 @@ v AS (
 -- window runs out, whichever is first: +1 on the visit day, -1 when that stops. The same
 -- with the 30-day window counts the distinct visitors of the 30 days ending each day.
 vn AS (
-    SELECT store_id, day, lead(day) OVER (PARTITION BY store_id, customer_id ORDER BY day) AS next_day FROM v
+    SELECT store_id, customer_id, day, lag(day) OVER w AS prev_day, lead(day) OVER w AS next_day FROM v
+    WINDOW w AS (PARTITION BY store_id, customer_id ORDER BY day)
 ),
 ev AS (
     SELECT store_id, day, 1 AS delta, 1 AS delta30 FROM v
@@ -181,14 +214,16 @@ act AS (
            sum(coalesce(evd.delta30, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS visitors_30
     FROM grid LEFT JOIN evd ON evd.store_id = grid.store_id AND evd.day = grid.day
 ),
+-- New: no earlier visit in the window read, and no earlier sale at all (not looked up when the
+-- window reaches back to the store's first ticket: a history refresh probes no index per visit).
 fresh AS (
     SELECT v.store_id, v.day, count(*) AS new_customers
-    FROM v JOIN st ON st.id = v.store_id
-    WHERE v.day BETWEEN %(a)s AND %(b)s AND NOT EXISTS (
+    FROM vn v JOIN st ON st.id = v.store_id
+    WHERE v.day BETWEEN %(a)s AND %(b)s AND v.prev_day IS NULL AND (st.first_day >= %(w0)s OR NOT EXISTS (
         SELECT 1 FROM customers_purchaseticket p
         WHERE p.customer_id = v.customer_id AND p.store_id = v.store_id AND NOT p.is_return
           AND p.purchased_at < (v.day::timestamp AT TIME ZONE st.time_zone)
-    )
+    ))
     GROUP BY v.store_id, v.day
 )
 INSERT INTO outreach_storeday (
@@ -269,8 +304,12 @@ INSERT INTO outreach_customermonth (
 )
 SELECT m.customer_id, m.store_id, m.month, m.visits, m.tickets, m.revenue, m.first_day, m.last_day,
        m.visit_days,
-       (SELECT (min(p.purchased_at) AT TIME ZONE st.time_zone)::date FROM customers_purchaseticket p
-        WHERE p.customer_id = m.customer_id AND p.store_id = m.store_id AND NOT p.is_return)
+       -- The first sale ever: the first one read when the range starts at the store's first ticket
+       -- (a history refresh), else looked up in the customer's tickets.
+       CASE WHEN st.first_day >= %(m0)s THEN min(m.first_day) OVER (PARTITION BY m.customer_id, m.store_id)
+       ELSE (SELECT (min(p.purchased_at) AT TIME ZONE st.time_zone)::date FROM customers_purchaseticket p
+             WHERE p.customer_id = m.customer_id AND p.store_id = m.store_id AND NOT p.is_return)
+       END
 FROM m JOIN st ON st.id = m.store_id
 ON CONFLICT (customer_id, store_id, month) DO UPDATE SET
     visits = EXCLUDED.visits, tickets = EXCLUDED.tickets, revenue = EXCLUDED.revenue,
