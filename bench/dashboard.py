@@ -78,7 +78,8 @@ def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
         for i in range(stores):
             cur.execute(
                 "INSERT INTO customers_store (code, name, address, time_zone, currency, country, locale, margin,"
-                " calendar, created_at) VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, 'gregorian', now())",
+                " calendar, created_at)"
+                " VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, 'gregorian', now())",
                 [f"B{i:02d}", f"Bench store {i}"],
             )
         cur.execute("SELECT array_agg(id ORDER BY id) FROM customers_store")
@@ -225,6 +226,10 @@ def outreach(db: str) -> None:
         )
         cur.execute("SELECT count(*) FROM outreach_note")
         notes = cur.fetchone()[0]
+    conn.autocommit = True
+    with conn.cursor() as cur:  # statistics and the visibility map (index-only scans) for the new rows
+        for table in ("outreach_note", "outreach_holdoutmember", "customers_purchaseticket"):
+            cur.execute(f"VACUUM ANALYZE {table}")
     conn.close()
     print(f"outreach data: {notes} notes in {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
@@ -322,7 +327,17 @@ def hammer_wrk(url: str, cookies: dict, *, users_n: int, duration: float) -> dic
         raise SystemExit("wrk is not installed (apt-get install wrk), or run with --client python")
     cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
     out = subprocess.run(
-        [wrk, "-t1", f"-c{users_n}", f"-d{int(duration)}s", "--timeout", "30s", "-s", str(ROOT / "bench/dashboard.lua"), url],
+        [
+            wrk,
+            "-t1",
+            f"-c{users_n}",
+            f"-d{int(duration)}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(ROOT / "bench/dashboard.lua"),
+            url,
+        ],
         env={**os.environ, "WRK_COOKIE": cookie},
         check=True,
         capture_output=True,
@@ -340,7 +355,8 @@ def hammer_wrk(url: str, cookies: dict, *, users_n: int, duration: float) -> dic
 
 
 def load_average() -> str:
-    return "load average %.2f %.2f %.2f" % os.getloadavg()
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
 
 
 def main() -> None:
@@ -355,6 +371,11 @@ def main() -> None:
     ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (sync, gthread).")
     ap.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
     ap.add_argument("--client", choices=("wrk", "python"), default="wrk", help="Load generator.")
+    ap.add_argument(
+        "--shapes",
+        default="",
+        help="Several server shapes in one run, e.g. sync:2:1,gthread:2:4 (class:workers:threads).",
+    )
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--reuse", action="store_true", help="Keep the database and its data from a previous run.")
     args = ap.parse_args()
@@ -372,6 +393,24 @@ def main() -> None:
     print("queries per dashboard page (owner, chain, tiles cached):", query_count(args.db, "bench.owner", params))
 
     base = f"http://127.0.0.1:{args.port}"
+    shapes = (
+        [shape.split(":") for shape in args.shapes.split(",")]
+        if args.shapes
+        else [(args.worker_class, str(args.workers), str(args.threads))]
+    )
+    for kind, workers, threads in shapes:
+        results = serve_and_hammer(args, base, params, kind=kind, workers=int(workers), threads=int(threads))
+        base_p95 = results["healthz"]["p95"]
+        print(f"\n{'page':45} {'requests':>8} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} errors")
+        for name, r in results.items():
+            print(
+                f"{name:45} {r['n']:8d} {r['rps']:7.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p95'] / base_p95:11.1f} "
+                f"{r['errors']}"
+            )
+
+
+def serve_and_hammer(args, base: str, params: str, *, kind: str, workers: int, threads: int) -> dict:
+    """Start gunicorn in this shape, hammer /healthz and the two dashboards, stop it."""
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -379,11 +418,11 @@ def main() -> None:
             "-b",
             f"127.0.0.1:{args.port}",
             "-w",
-            str(args.workers),
+            str(workers),
             "-k",
-            args.worker_class,
+            kind,
             "--threads",
-            str(args.threads),
+            str(threads),
             "--log-level",
             "warning",
         ],
@@ -402,8 +441,14 @@ def main() -> None:
             r = requests.get(f"{base}/dashboard/?{params}", cookies=cookies, allow_redirects=False, timeout=60)
             assert r.status_code == 200 and b"<canvas" in r.content, r.status_code
         run = hammer_wrk if args.client == "wrk" else hammer
-        print(f"server: gunicorn -w {args.workers} -k {args.worker_class} --threads {args.threads};"
-              f" client: {args.client}, {args.users} connections, {args.duration:.0f} s each", flush=True)
+        print(
+            f"\nserver: gunicorn -w {workers} -k {kind} --threads {threads};"
+            f" client: {args.client}, {args.users} connections, {args.duration:.0f} s each",
+            flush=True,
+        )
+        # Every worker's tile cache (per process without Redis) warms before the measured run.
+        for cookies in (manager, owner):
+            run(f"{base}/dashboard/?{params}", cookies, users_n=args.users, duration=5)
         print("before the hammer:", load_average(), flush=True)
         results = {
             "healthz": run(f"{base}/healthz", {}, users_n=args.users, duration=args.duration),
@@ -418,13 +463,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    base_p95 = results["healthz"]["p95"]
-    print(f"\n{'page':45} {'requests':>8} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} errors")
-    for name, r in results.items():
-        print(
-            f"{name:45} {r['n']:8d} {r['rps']:7.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p95'] / base_p95:11.1f} "
-            f"{r['errors']}"
-        )
+    return results
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ def next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def refresh_chunks(start: dt.date, end: dt.date, store_ids: Sequence[int] | None = None) -> list[tuple[dt.date, dt.date]]:
+def refresh_chunks(
+    start: dt.date, end: dt.date, store_ids: Sequence[int] | None = None
+) -> list[tuple[dt.date, dt.date]]:
     """The refresh task's units of work: calendar months, or the whole range at once when it starts
     before the stores' first ticket (``refresh_dashboard --since all``).
 
@@ -81,7 +83,9 @@ def refresh_chunks(start: dt.date, end: dt.date, store_ids: Sequence[int] | None
 
     stores = Store.objects.all() if store_ids is None else Store.objects.filter(pk__in=store_ids)
     # Each store's first ticket: one probe of its (store, purchased_at) index.
-    first_ticket = PurchaseTicket.objects.filter(store_id=OuterRef("pk")).order_by("purchased_at").values("purchased_at")
+    first_ticket = (
+        PurchaseTicket.objects.filter(store_id=OuterRef("pk")).order_by("purchased_at").values("purchased_at")
+    )
     firsts = [f for f in stores.annotate(first=Subquery(first_ticket[:1])).values_list("first", flat=True) if f]
     if not firsts or min(firsts).date() - TZ_MARGIN >= start:
         return [(start, end)]

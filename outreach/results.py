@@ -468,13 +468,20 @@ def notes_pipeline(
         cursor.execute(sql, params)
         keys = ("assigned_to_id", "assigned_to__first_name", "assigned_to__last_name", "assigned_to__username")
         merged = {
-            row[0]: {**dict(zip(keys, row[:4], strict=True)), **{k: int(v or 0) for k, v in zip((*PIPELINE_COUNTS, "not_email"), row[4:], strict=True)}}
+            row[0]: {
+                **dict(zip(keys, row[:4], strict=True)),
+                **{k: int(v or 0) for k, v in zip((*PIPELINE_COUNTS, "not_email"), row[4:], strict=True)},
+            }
             for row in cursor.fetchall()
         }
     ordered = sorted(
         merged.values(),
         # Writers by first name then user name; the notes nobody writes (no user) last.
-        key=lambda r: (r["assigned_to_id"] is None, r["assigned_to__first_name"] or "", r["assigned_to__username"] or ""),
+        key=lambda r: (
+            r["assigned_to_id"] is None,
+            r["assigned_to__first_name"] or "",
+            r["assigned_to__username"] or "",
+        ),
     )
     out = []
     for r in ordered:
