@@ -116,7 +116,7 @@ def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
             """
             INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, is_return, created_at)
             SELECT (%(stores)s::bigint[])[1 + g %% %(n)s], 'A' || g,
-                   now() - make_interval(secs => ((g * 7919) %% (730 * 86400))), 12.50, 1, false, now()
+                   now() - make_interval(secs => ((g::bigint * 7919) %% (730 * 86400))), 12.50, 1, false, now()
             FROM generate_series(1, %(anon)s) g
             """,
             {"stores": store_ids, "n": len(store_ids), "anon": customers * tickets // 10},
@@ -159,11 +159,13 @@ def outreach(db: str) -> None:
     each store round-robin; 40 % of the contacted customers have a sale after their note.
     """
     conn = psycopg2.connect(db_url(db))
-    with conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM outreach_campaign")
-        if cur.fetchone()[0]:
-            conn.close()
-            return
+        exists = cur.fetchone()[0]
+    if exists:
+        conn.close()
+        return
+    with conn, conn.cursor() as cur:
         t0 = time.perf_counter()
         cur.execute(
             """

@@ -33,6 +33,7 @@ the loyalty programme's redemption value (from the loyalty app; "—" until it e
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -513,21 +514,40 @@ def _points_value(points, shown_points, shown_value) -> Decimal:
 
 
 def points_liability_annotations() -> dict:
-    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``)."""
-    from django.db.models import OuterRef, Subquery, Sum
+    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``).
 
-    from loyalty.models import Account
+    Written as SQL once (the ORM built and compiled these subqueries on every dashboard request);
+    the same SQL on PostgreSQL and SQLite. ``test_kpis`` checks it against ``points_liability``.
+    """
+    from django.db.models import DecimalField, IntegerField
+    from django.db.models.expressions import RawSQL
 
-    held = (
-        Account.objects.filter(store_id=OuterRef("pk"), balance__gt=0)
-        .values("store_id")
-        .annotate(total=Sum("balance"))
-        .values("total")
-    )
+    sql = _points_sql()
     return {
-        "points_held": Subquery(held),
-        "points_shown": _rule("display_points", "pk"),
-        "points_value": _rule("display_value", "pk"),
+        "points_held": RawSQL(sql["held"], (), output_field=IntegerField()),
+        "points_shown": RawSQL(sql["display_points"], (), output_field=IntegerField()),
+        "points_value": RawSQL(sql["display_value"], (), output_field=DecimalField()),
+    }
+
+
+@functools.cache
+def _points_sql() -> dict[str, str]:
+    from customers.models import Store
+    from loyalty.models import Account, ProgramRules
+
+    store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
+    rules = ProgramRules._meta.db_table
+
+    def rule(field: str) -> str:  # the store's own rules, else the chain's
+        return (
+            f"SELECT COALESCE((SELECT {field} FROM {rules} WHERE store_id = {store} LIMIT 1),"
+            f" (SELECT {field} FROM {rules} WHERE store_id IS NULL LIMIT 1))"
+        )
+
+    return {
+        "held": f"SELECT sum(balance) FROM {Account._meta.db_table} WHERE store_id = {store} AND balance > 0",
+        "display_points": rule("display_points"),
+        "display_value": rule("display_value"),
     }
 
 
