@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outreach', '0007_dashboard_campaign_results'),
+        ('outreach', '0008_campaignresult_attributed'),
     ]
 
     operations = [
