@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outreach', '0008_campaignresult_attributed'),
+        ('outreach', '0010_ranks_at_read_time'),
     ]
 
     operations = [
