@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outreach', '0011_storeday_visitors_30'),
+        ('outreach', '0012_storeday_visitors_30'),
     ]
 
     operations = [

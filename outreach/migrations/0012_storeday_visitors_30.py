@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outreach', '0010_ranks_at_read_time'),
+        ('outreach', '0011_customermonth_staff'),
     ]
 
     operations = [
