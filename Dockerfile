@@ -30,5 +30,6 @@ RUN python manage.py compilemessages --ignore=.venv \
 
 USER regulars
 EXPOSE 8000
-CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", \
+# Workers and threads: gunicorn.conf.py (gthread, one process per core; WEB_CONCURRENCY / WEB_THREADS).
+CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", \
      "--access-logformat", "%(h)s %(t)s \"%(m)s %(U)s\" %(s)s %(b)s %(L)s"]

@@ -78,7 +78,8 @@ def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
         for i in range(stores):
             cur.execute(
                 "INSERT INTO customers_store (code, name, address, time_zone, currency, country, locale, margin,"
-                " created_at) VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, now())",
+                " calendar, created_at)"
+                " VALUES (%s, %s, '', 'Asia/Tashkent', 'UZS', 'UZ', 'uz', 0.300, 'gregorian', now())",
                 [f"B{i:02d}", f"Bench store {i}"],
             )
         cur.execute("SELECT array_agg(id ORDER BY id) FROM customers_store")
@@ -115,7 +116,7 @@ def load(db: str, *, customers: int, tickets: int, stores: int) -> dict:
             """
             INSERT INTO customers_purchaseticket (store_id, number, purchased_at, total, items, is_return, created_at)
             SELECT (%(stores)s::bigint[])[1 + g %% %(n)s], 'A' || g,
-                   now() - make_interval(secs => ((g * 7919) %% (730 * 86400))), 12.50, 1, false, now()
+                   now() - make_interval(secs => ((g::bigint * 7919) %% (730 * 86400))), 12.50, 1, false, now()
             FROM generate_series(1, %(anon)s) g
             """,
             {"stores": store_ids, "n": len(store_ids), "anon": customers * tickets // 10},
@@ -158,11 +159,13 @@ def outreach(db: str) -> None:
     each store round-robin; 40 % of the contacted customers have a sale after their note.
     """
     conn = psycopg2.connect(db_url(db))
-    with conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM outreach_campaign")
-        if cur.fetchone()[0]:
-            conn.close()
-            return
+        exists = cur.fetchone()[0]
+    if exists:
+        conn.close()
+        return
+    with conn, conn.cursor() as cur:
         t0 = time.perf_counter()
         cur.execute(
             """
@@ -225,6 +228,10 @@ def outreach(db: str) -> None:
         )
         cur.execute("SELECT count(*) FROM outreach_note")
         notes = cur.fetchone()[0]
+    conn.autocommit = True
+    with conn.cursor() as cur:  # statistics and the visibility map (index-only scans) for the new rows
+        for table in ("outreach_note", "outreach_holdoutmember", "customers_purchaseticket"):
+            cur.execute(f"VACUUM ANALYZE {table}")
     conn.close()
     print(f"outreach data: {notes} notes in {time.perf_counter() - t0:.1f} s", flush=True)
     t0 = time.perf_counter()
@@ -312,6 +319,48 @@ def hammer(url: str, cookies: dict, *, users_n: int, duration: float) -> dict:
     return {"n": len(latencies), "p50": q[49], "p95": q[94], "errors": errors[0], "rps": len(latencies) / duration}
 
 
+def hammer_wrk(url: str, cookies: dict, *, users_n: int, duration: float) -> dict:
+    """The same closed loop with wrk (C, one thread): the client takes almost no CPU from the server."""
+    import json
+    import shutil
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk), or run with --client python")
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    out = subprocess.run(
+        [
+            wrk,
+            "-t1",
+            f"-c{users_n}",
+            f"-d{int(duration)}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(ROOT / "bench/dashboard.lua"),
+            url,
+        ],
+        env={**os.environ, "WRK_COOKIE": cookie},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
+    r = json.loads(next(line for line in out.splitlines() if line.startswith("WRKJSON "))[len("WRKJSON ") :])
+    return {
+        "n": r["n"],
+        "p50": r["p50"],
+        "p95": r["p95"],
+        "errors": r["socket_errors"] + r["non2xx"],
+        "rps": r["n"] / r["duration_s"],
+    }
+
+
+def load_average() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default="regulars_bench_dashboard")
@@ -321,6 +370,14 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (sync, gthread).")
+    ap.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
+    ap.add_argument("--client", choices=("wrk", "python"), default="wrk", help="Load generator.")
+    ap.add_argument(
+        "--shapes",
+        default="",
+        help="Several server shapes in one run, e.g. sync:2:1,gthread:2:4 (class:workers:threads).",
+    )
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--reuse", action="store_true", help="Keep the database and its data from a previous run.")
     args = ap.parse_args()
@@ -338,6 +395,24 @@ def main() -> None:
     print("queries per dashboard page (owner, chain, tiles cached):", query_count(args.db, "bench.owner", params))
 
     base = f"http://127.0.0.1:{args.port}"
+    shapes = (
+        [shape.split(":") for shape in args.shapes.split(",")]
+        if args.shapes
+        else [(args.worker_class, str(args.workers), str(args.threads))]
+    )
+    for kind, workers, threads in shapes:
+        results = serve_and_hammer(args, base, params, kind=kind, workers=int(workers), threads=int(threads))
+        base_p95 = results["healthz"]["p95"]
+        print(f"\n{'page':45} {'requests':>8} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} errors")
+        for name, r in results.items():
+            print(
+                f"{name:45} {r['n']:8d} {r['rps']:7.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p95'] / base_p95:11.1f} "
+                f"{r['errors']}"
+            )
+
+
+def serve_and_hammer(args, base: str, params: str, *, kind: str, workers: int, threads: int) -> dict:
+    """Start gunicorn in this shape, hammer /healthz and the two dashboards, stop it."""
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -345,7 +420,11 @@ def main() -> None:
             "-b",
             f"127.0.0.1:{args.port}",
             "-w",
-            str(args.workers),
+            str(workers),
+            "-k",
+            kind,
+            "--threads",
+            str(threads),
             "--log-level",
             "warning",
         ],
@@ -360,25 +439,33 @@ def main() -> None:
             except requests.RequestException:
                 time.sleep(0.2)
         manager, owner = login_cookies(base, "bench.manager"), login_cookies(base, "bench.owner")
+        for cookies in (manager, owner):  # a lost session would be a fast redirect to the login page
+            r = requests.get(f"{base}/dashboard/?{params}", cookies=cookies, allow_redirects=False, timeout=60)
+            assert r.status_code == 200 and b"<canvas" in r.content, r.status_code
+        run = hammer_wrk if args.client == "wrk" else hammer
+        print(
+            f"\nserver: gunicorn -w {workers} -k {kind} --threads {threads};"
+            f" client: {args.client}, {args.users} connections, {args.duration:.0f} s each",
+            flush=True,
+        )
+        # Every worker's tile cache (per process without Redis) warms before the measured run.
+        for cookies in (manager, owner):
+            run(f"{base}/dashboard/?{params}", cookies, users_n=args.users, duration=5)
+        print("before the hammer:", load_average(), flush=True)
         results = {
-            "healthz": hammer(f"{base}/healthz", {}, users_n=args.users, duration=args.duration),
-            "dashboard (manager, one store, 92 days)": hammer(
+            "healthz": run(f"{base}/healthz", {}, users_n=args.users, duration=args.duration),
+            "dashboard (manager, one store, 92 days)": run(
                 f"{base}/dashboard/?{params}", manager, users_n=args.users, duration=args.duration
             ),
-            "dashboard (owner, chain, 92 days)": hammer(
+            "dashboard (owner, chain, 92 days)": run(
                 f"{base}/dashboard/?{params}", owner, users_n=args.users, duration=args.duration
             ),
         }
+        print("after the hammer:", load_average(), flush=True)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    base_p95 = results["healthz"]["p95"]
-    print(f"\n{'page':45} {'requests':>8} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} errors")
-    for name, r in results.items():
-        print(
-            f"{name:45} {r['n']:8d} {r['rps']:7.1f} {r['p50']:8.1f} {r['p95']:8.1f} {r['p95'] / base_p95:11.1f} "
-            f"{r['errors']}"
-        )
+    return results
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ What it does (bounded and self-stopping; everything on loopback, nothing left ru
    database loaded by an earlier run;
 2. issues a POS token for CHZ, sets the kiosk PIN of one member of staff and picks search
    terms (surnames, misspelt surnames, card and phone endings) and cards from the data;
-3. starts gunicorn with ``--workers`` sync workers (embedded Celery: a ticket's loyalty points
-   are earned inside the request, the slow case) and runs ``locust --headless`` with the users
-   of bench/locustfile.py — 18 staff searching, 10 kiosks signing customers up, 12 tills
-   posting tickets, 5 managers on the dashboard, 5 probes on /healthz — for ``--run-time``;
+3. starts gunicorn with ``--workers`` workers, each with the threads of gunicorn.conf.py (gthread;
+   embedded Celery: a ticket's loyalty points are earned inside the request, the slow case) and
+   runs ``locust --headless`` with the users of bench/locustfile.py — 18 staff searching, 10
+   kiosks signing customers up, 12 tills posting tickets, 5 managers on the dashboard, 5 probes on
+   /healthz — for ``--run-time``;
 4. stops locust and gunicorn, prints p50/p95 per endpoint, the errors (server errors apart),
    and each p95 divided by the /healthz p95 of the same run; exits 1 on any server error.
 """

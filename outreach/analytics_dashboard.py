@@ -40,7 +40,7 @@ from django.db.models import DateTimeField, Func, Min
 
 from customers.models import PurchaseTicket, Store
 
-from .models import ACTIVE_WINDOW_DAYS, CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
+from .models import ACTIVE_WINDOW_DAYS, VISITORS_30_DAYS, CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,31 @@ def month_start(day: dt.date) -> dt.date:
 
 def next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def refresh_chunks(
+    start: dt.date, end: dt.date, store_ids: Sequence[int] | None = None
+) -> list[tuple[dt.date, dt.date]]:
+    """The refresh task's units of work: calendar months, or the whole range at once when it starts
+    before the stores' first ticket (``refresh_dashboard --since all``).
+
+    A history refresh in one piece reads the tickets once (monthly pieces each re-read their
+    90-day look-back, and each scanned the ticket table) and, reaching back to the first ticket,
+    needs no per-customer look-up of earlier sales.
+    """
+    if (end - start).days < 62:
+        return list(month_chunks(start, end))
+    from django.db.models import OuterRef, Subquery
+
+    stores = Store.objects.all() if store_ids is None else Store.objects.filter(pk__in=store_ids)
+    # Each store's first ticket: one probe of its (store, purchased_at) index.
+    first_ticket = (
+        PurchaseTicket.objects.filter(store_id=OuterRef("pk")).order_by("purchased_at").values("purchased_at")
+    )
+    firsts = [f for f in stores.annotate(first=Subquery(first_ticket[:1])).values_list("first", flat=True) if f]
+    if not firsts or min(firsts).date() - TZ_MARGIN >= start:
+        return [(start, end)]
+    return list(month_chunks(start, end))
 
 
 def month_chunks(start: dt.date, end: dt.date) -> Iterator[tuple[dt.date, dt.date]]:
@@ -104,6 +129,11 @@ def dashboard_aggregates_refresh(
     use_sql = engine == "sql" or (engine == "auto" and connection.vendor == "postgresql")
     with transaction.atomic():
         if use_sql:
+            with connection.cursor() as cursor:
+                # Sorts and hashes in memory (the default 4 MB spilled the visit sort to disk at 1M
+                # customers), and no JIT compile for statements that run once per refresh.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+                cursor.execute("SET LOCAL jit = off")
             days = _store_days_sql(start, end, stores)
             months = _customer_months_sql(start, end, stores, customers)
             cohort_rows = _cohort_months_sql(start, end, stores) if cohorts else 0
@@ -125,10 +155,16 @@ def dashboard_aggregates_refresh(
 
 # --- PostgreSQL: one set-based statement per table ----------------------------------------------
 
+# ``first_day``: the local day of the store's first ticket (an index probe per store). A refresh
+# whose tickets reach back to it sees the store's whole history, so "the first sale ever" is the
+# first one it reads (no look-up of earlier tickets per customer: see ``fresh`` and ``first_seen``).
 _STORES_CTE = """
 st AS (
-    SELECT id, time_zone FROM customers_store
-    WHERE (%(stores)s::bigint[] IS NULL OR id = ANY(%(stores)s::bigint[]))
+    SELECT s.id, s.time_zone,
+           (SELECT (min(p.purchased_at) AT TIME ZONE s.time_zone)::date FROM customers_purchaseticket p
+            WHERE p.store_id = s.id) AS first_day
+    FROM customers_store s
+    WHERE (%(stores)s::bigint[] IS NULL OR s.id = ANY(%(stores)s::bigint[]))
 )"""
 
 _STORE_DAYS_SQL = f"""
@@ -158,44 +194,52 @@ v AS (
     WHERE NOT is_return AND customer_id IS NOT NULL AND day BETWEEN %(w0)s AND %(b)s
 ),
 -- Each visit keeps its customer active from its day until the next visit or until the
--- window runs out, whichever is first: +1 on the visit day, -1 when that stops.
-ev AS (
-    SELECT store_id, day, 1 AS delta FROM v
-    UNION ALL
-    SELECT store_id,
-           least(lead(day) OVER (PARTITION BY store_id, customer_id ORDER BY day), day + %(window)s),
-           -1
-    FROM v
+-- window runs out, whichever is first: +1 on the visit day, -1 when that stops. The same
+-- with the 30-day window counts the distinct visitors of the 30 days ending each day.
+vn AS (
+    SELECT store_id, customer_id, day, lag(day) OVER w AS prev_day, lead(day) OVER w AS next_day FROM v
+    WINDOW w AS (PARTITION BY store_id, customer_id ORDER BY day)
 ),
-evd AS (SELECT store_id, day, sum(delta) AS delta FROM ev GROUP BY store_id, day),
+ev AS (
+    SELECT store_id, day, 1 AS delta, 1 AS delta30 FROM v
+    UNION ALL
+    SELECT store_id, least(next_day, day + %(window)s), -1, 0 FROM vn
+    UNION ALL
+    SELECT store_id, least(next_day, day + %(window30)s), 0, -1 FROM vn
+),
+evd AS (SELECT store_id, day, sum(delta) AS delta, sum(delta30) AS delta30 FROM ev GROUP BY store_id, day),
 grid AS (
     SELECT st.id AS store_id, g::date AS day
     FROM st CROSS JOIN generate_series(%(w0)s::date, %(b)s::date, interval '1 day') AS g
 ),
 act AS (
     SELECT grid.store_id, grid.day,
-           sum(coalesce(evd.delta, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS active
+           sum(coalesce(evd.delta, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS active,
+           sum(coalesce(evd.delta30, 0)) OVER (PARTITION BY grid.store_id ORDER BY grid.day) AS visitors_30
     FROM grid LEFT JOIN evd ON evd.store_id = grid.store_id AND evd.day = grid.day
 ),
+-- New: no earlier visit in the window read, and no earlier sale at all (not looked up when the
+-- window reaches back to the store's first ticket: a history refresh probes no index per visit).
 fresh AS (
     SELECT v.store_id, v.day, count(*) AS new_customers
-    FROM v JOIN st ON st.id = v.store_id
-    WHERE v.day BETWEEN %(a)s AND %(b)s AND NOT EXISTS (
+    FROM vn v JOIN st ON st.id = v.store_id
+    WHERE v.day BETWEEN %(a)s AND %(b)s AND v.prev_day IS NULL AND (st.first_day >= %(w0)s OR NOT EXISTS (
         SELECT 1 FROM customers_purchaseticket p
         WHERE p.customer_id = v.customer_id AND p.store_id = v.store_id AND NOT p.is_return
           AND p.purchased_at < (v.day::timestamp AT TIME ZONE st.time_zone)
-    )
+    ))
     GROUP BY v.store_id, v.day
 )
 INSERT INTO outreach_storeday (
     store_id, day, tickets, sales, returns, sales_amount, revenue, visits, customer_sales,
-    customer_sales_amount, anonymous_sales, new_customers, active_customers, refreshed_at
+    customer_sales_amount, anonymous_sales, new_customers, active_customers, visitors_30, refreshed_at
 )
 SELECT act.store_id, act.day,
        coalesce(tick.tickets, 0), coalesce(tick.sales, 0), coalesce(tick.returns, 0),
        coalesce(tick.sales_amount, 0), coalesce(tick.revenue, 0), coalesce(tick.visits, 0),
        coalesce(tick.customer_sales, 0), coalesce(tick.customer_sales_amount, 0),
-       coalesce(tick.anonymous_sales, 0), coalesce(fresh.new_customers, 0), act.active, clock_timestamp()
+       coalesce(tick.anonymous_sales, 0), coalesce(fresh.new_customers, 0), act.active, act.visitors_30,
+       clock_timestamp()
 FROM act
 LEFT JOIN tick ON tick.store_id = act.store_id AND tick.day = act.day
 LEFT JOIN fresh ON fresh.store_id = act.store_id AND fresh.day = act.day
@@ -205,7 +249,8 @@ ON CONFLICT (store_id, day) DO UPDATE SET
     sales_amount = EXCLUDED.sales_amount, revenue = EXCLUDED.revenue, visits = EXCLUDED.visits,
     customer_sales = EXCLUDED.customer_sales, customer_sales_amount = EXCLUDED.customer_sales_amount,
     anonymous_sales = EXCLUDED.anonymous_sales, new_customers = EXCLUDED.new_customers,
-    active_customers = EXCLUDED.active_customers, refreshed_at = EXCLUDED.refreshed_at
+    active_customers = EXCLUDED.active_customers, visitors_30 = EXCLUDED.visitors_30,
+    refreshed_at = EXCLUDED.refreshed_at
 """
 
 
@@ -217,6 +262,7 @@ def _store_days_sql(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
         "b": b,
         "w0": w0,
         "window": ACTIVE_WINDOW_DAYS,
+        "window30": VISITORS_30_DAYS,
         "lo": _utc(w0) - TZ_MARGIN,
         "hi": _utc(b) + ONE_DAY + TZ_MARGIN,
     }
@@ -262,8 +308,12 @@ INSERT INTO outreach_customermonth (
 )
 SELECT m.customer_id, m.store_id, m.month, m.visits, m.tickets, m.revenue, m.first_day, m.last_day,
        m.visit_days,
-       (SELECT (min(p.purchased_at) AT TIME ZONE st.time_zone)::date FROM customers_purchaseticket p
-        WHERE p.customer_id = m.customer_id AND p.store_id = m.store_id AND NOT p.is_return)
+       -- The first sale ever: the first one read when the range starts at the store's first ticket
+       -- (a history refresh), else looked up in the customer's tickets.
+       CASE WHEN st.first_day >= %(m0)s THEN min(m.first_day) OVER (PARTITION BY m.customer_id, m.store_id)
+       ELSE (SELECT (min(p.purchased_at) AT TIME ZONE st.time_zone)::date FROM customers_purchaseticket p
+             WHERE p.customer_id = m.customer_id AND p.store_id = m.store_id AND NOT p.is_return)
+       END
 FROM m JOIN st ON st.id = m.store_id
 ON CONFLICT (customer_id, store_id, month) DO UPDATE SET
     visits = EXCLUDED.visits, tickets = EXCLUDED.tickets, revenue = EXCLUDED.revenue,
@@ -444,7 +494,8 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
     visits: dict[tuple[int, dt.date], int] = defaultdict(int)
     fresh: dict[tuple[int, dt.date], int] = defaultdict(int)
     active: dict[tuple[int, dt.date], int] = defaultdict(int)
-    window = dt.timedelta(days=ACTIVE_WINDOW_DAYS)
+    visitors_30: dict[tuple[int, dt.date], int] = defaultdict(int)
+    windows = ((active, dt.timedelta(days=ACTIVE_WINDOW_DAYS)), (visitors_30, dt.timedelta(days=VISITORS_30_DAYS)))
     for (store_id, customer_id), days in visit_days.items():
         ordered = sorted(days)
         for i, day in enumerate(ordered):
@@ -453,11 +504,12 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
                 if first.get((store_id, customer_id)) == day:
                     fresh[(store_id, day)] += 1
             # Active from this visit until the next one or the end of the window.
-            stop = min(ordered[i + 1] if i + 1 < len(ordered) else day + window, day + window)
-            d = max(day, a)
-            while d < stop and d <= b:
-                active[(store_id, d)] += 1
-                d += ONE_DAY
+            for counts, window in windows:
+                stop = min(ordered[i + 1] if i + 1 < len(ordered) else day + window, day + window)
+                d = max(day, a)
+                while d < stop and d <= b:
+                    counts[(store_id, d)] += 1
+                    d += ONE_DAY
     rows = []
     for store_id in store_map:
         day = a
@@ -470,6 +522,7 @@ def _store_days_orm(a: dt.date, b: dt.date, stores: list[int] | None) -> int:
                     visits=visits[key],
                     new_customers=fresh[key],
                     active_customers=active[key],
+                    visitors_30=visitors_30[key],
                     **figures.get(key, figures.default_factory()),
                 )
             )

@@ -16,6 +16,7 @@ with every tick, and the complaints by reason (one small query each).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import replace
 
@@ -35,45 +36,48 @@ TILES_CACHE_SECONDS = 6 * 60 * 60
 
 
 def version_annotations() -> dict:
-    """Annotations for a Store queryset: the versions of the tables its tiles read (subqueries)."""
-    from django.db.models import CharField, Count, Max, OuterRef, Subquery, Value
-    from django.db.models.functions import Cast, Concat
+    """Annotations for a Store queryset: the versions of the tables its tiles read (subqueries).
+
+    Written as SQL once (``_version_sql``): the ORM built and compiled these five subqueries
+    on every request, 2.5 ms of the page's CPU; the SQL is the same on PostgreSQL and SQLite.
+    """
+    from django.db.models import CharField, DateTimeField, IntegerField
+    from django.db.models.expressions import RawSQL
+
+    from .models import SegmentRun
+
+    sql, done = _version_sql(), SegmentRun.Status.DONE.value
+    return {
+        "days_version": RawSQL(sql["days"], (), output_field=DateTimeField()),
+        # The campaign results' last refresh and row count (a deleted campaign takes its rows along).
+        "results_version": RawSQL(sql["results"], (), output_field=CharField()),
+        # A renamed campaign shows its new name at once.
+        "campaigns_version": RawSQL(sql["campaigns"], (), output_field=DateTimeField()),
+        "run_version": RawSQL(sql["run"], (done,), output_field=IntegerField()),
+        "chain_run_version": RawSQL(sql["chain_run"], (done,), output_field=IntegerField()),
+    }
+
+
+@functools.cache
+def _version_sql() -> dict[str, str]:
+    from customers.models import Store
 
     from .models import Campaign, CampaignResult, SegmentRun, StoreDay
 
-    def last_refresh(model):
-        return Subquery(
-            model.objects.filter(store_id=OuterRef("pk"))
-            .order_by()
-            .values("store_id")
-            .annotate(v=Max("refreshed_at"))
-            .values("v")
-        )
-
-    # The campaign results' last refresh and row count (a deleted campaign takes its rows along).
-    results = Subquery(
-        CampaignResult.objects.filter(store_id=OuterRef("pk"))
-        .order_by()
-        .values("store_id")
-        .annotate(
-            v=Concat(
-                Cast(Max("refreshed_at"), output_field=CharField()),
-                Value("/"),
-                Cast(Count("pk"), output_field=CharField()),
-                output_field=CharField(),
-            )
-        )
-        .values("v")
+    store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
+    runs = SegmentRun._meta.db_table
+    last_run = (
+        f"SELECT id FROM {runs} WHERE status = %s AND scope_key = {{scope}} ORDER BY started_at DESC, id DESC LIMIT 1"
     )
-    runs = SegmentRun.objects.filter(status=SegmentRun.Status.DONE).order_by("-started_at", "-id").values("id")
-    store_scope = Concat(Value("store:"), Cast(OuterRef("pk"), output_field=CharField()))
     return {
-        "days_version": last_refresh(StoreDay),
-        "results_version": results,
-        # A renamed campaign shows its new name at once.
-        "campaigns_version": Subquery(Campaign.objects.order_by("-updated_at").values("updated_at")[:1]),
-        "run_version": Subquery(runs.filter(scope_key=store_scope)[:1]),
-        "chain_run_version": Subquery(runs.filter(scope_key="chain")[:1]),
+        "days": f"SELECT max(refreshed_at) FROM {StoreDay._meta.db_table} WHERE store_id = {store}",
+        "results": (
+            "SELECT CAST(max(refreshed_at) AS TEXT) || '/' || CAST(count(*) AS TEXT)"
+            f" FROM {CampaignResult._meta.db_table} WHERE store_id = {store}"
+        ),
+        "campaigns": f"SELECT max(updated_at) FROM {Campaign._meta.db_table}",
+        "run": last_run.format(scope=f"'store:' || CAST({store} AS TEXT)"),
+        "chain_run": last_run.format(scope="'chain'"),
     }
 
 

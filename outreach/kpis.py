@@ -33,6 +33,7 @@ the loyalty programme's redemption value (from the loyalty app; "—" until it e
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -296,7 +297,7 @@ def kpi_reads(
     (``points_liability_annotations``); ``margins``: those stores' margins (the fallback when a
     period has no sales). Each saves the page a query.
     """
-    from django.db.models import DecimalField, ExpressionWrapper, F, Max, Q, Sum
+    from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, Sum
 
     from customers.models import Store
 
@@ -320,6 +321,13 @@ def kpi_reads(
     weighted = ExpressionWrapper(F("sales_amount") * F("store__margin"), output_field=DecimalField())
     sums = {f"active_{key}": Sum("active_customers", filter=Q(day=day)) for key, day in moments.items()}
     sums["version"] = Max("refreshed_at")
+    # The distinct visitors of a 30- or 90-day period are kept per day (visitors_30, active_customers):
+    # read them at each period's last day, with how many stores have the figure there.
+    window_field = PRECOMPUTED_VISITORS.get(period.days)
+    if window_field:
+        for key, p in periods.items():
+            sums[f"{key}_kept_visitors"] = Sum(window_field, filter=Q(day=p.end))
+            sums[f"{key}_kept_stores"] = Count(window_field, filter=Q(day=p.end))
     for key, p in periods.items():
         in_p = Q(day__range=(p.start, p.end))
         in_year = Q(day__gt=p.end - YEAR, day__lte=p.end)
@@ -353,8 +361,18 @@ def kpi_reads(
 
     # Customers who visited in each period, and how many of them were already customers.
     version = max((row["version"] for row in per_day if row["version"]), default=None)
-    pair = _visited_cached(store_ids=store_ids, periods=(period, prev), version=version)
-    visited = {"cur": pair[0], "prev": pair[1]}
+    kept = {}
+    if window_field:
+        for key in periods:
+            if sum(row[f"{key}_kept_stores"] or 0 for row in per_day) == len(store_ids):
+                customers = sum(row[f"{key}_kept_visitors"] or 0 for row in per_day)
+                # Returning = visitors whose first sale here was before the period = visitors − new.
+                kept[key] = (customers, customers - sum(row[f"{key}_new"] or 0 for row in per_day))
+    if len(kept) == len(periods):
+        visited = kept
+    else:
+        pair = _visited_cached(store_ids=store_ids, periods=(period, prev), version=version)
+        visited = {"cur": pair[0], "prev": pair[1]}
     if points is None:
         points = points_liability(store_ids=store_ids)
 
@@ -395,6 +413,8 @@ def kpi_reads(
 
 
 VISITED_CACHE_SECONDS = 6 * 60 * 60
+# Period lengths whose distinct visitors StoreDay keeps per day (the 30- and 90-day presets).
+PRECOMPUTED_VISITORS = {30: "visitors_30", 90: "active_customers"}
 
 
 def _visited_cached(*, store_ids: list[int], periods: tuple[Period, ...], version) -> list[tuple[int, int]]:
@@ -494,21 +514,40 @@ def _points_value(points, shown_points, shown_value) -> Decimal:
 
 
 def points_liability_annotations() -> dict:
-    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``)."""
-    from django.db.models import OuterRef, Subquery, Sum
+    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``).
 
-    from loyalty.models import Account
+    Written as SQL once (the ORM built and compiled these subqueries on every dashboard request);
+    the same SQL on PostgreSQL and SQLite. ``test_kpis`` checks it against ``points_liability``.
+    """
+    from django.db.models import DecimalField, IntegerField
+    from django.db.models.expressions import RawSQL
 
-    held = (
-        Account.objects.filter(store_id=OuterRef("pk"), balance__gt=0)
-        .values("store_id")
-        .annotate(total=Sum("balance"))
-        .values("total")
-    )
+    sql = _points_sql()
     return {
-        "points_held": Subquery(held),
-        "points_shown": _rule("display_points", "pk"),
-        "points_value": _rule("display_value", "pk"),
+        "points_held": RawSQL(sql["held"], (), output_field=IntegerField()),
+        "points_shown": RawSQL(sql["display_points"], (), output_field=IntegerField()),
+        "points_value": RawSQL(sql["display_value"], (), output_field=DecimalField()),
+    }
+
+
+@functools.cache
+def _points_sql() -> dict[str, str]:
+    from customers.models import Store
+    from loyalty.models import Account, ProgramRules
+
+    store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
+    rules = ProgramRules._meta.db_table
+
+    def rule(field: str) -> str:  # the store's own rules, else the chain's
+        return (
+            f"SELECT COALESCE((SELECT {field} FROM {rules} WHERE store_id = {store} LIMIT 1),"
+            f" (SELECT {field} FROM {rules} WHERE store_id IS NULL LIMIT 1))"
+        )
+
+    return {
+        "held": f"SELECT sum(balance) FROM {Account._meta.db_table} WHERE store_id = {store} AND balance > 0",
+        "display_points": rule("display_points"),
+        "display_value": rule("display_value"),
     }
 
 

@@ -308,14 +308,27 @@ class Note(models.Model):
         ]
         indexes = [
             models.Index(fields=["assigned_to", "status"], name="note_assignee_status_idx"),
-            models.Index(fields=["store", "status"], name="note_store_status_idx"),
+            # With the columns the dashboard's notes pipeline counts: its three reads are index-only scans.
+            models.Index(
+                fields=["store", "status"],
+                name="note_store_status_idx",
+                include=["assigned_to", "channel", "queued_at"],
+            ),
             models.Index(fields=["customer", "kind", "queued_at"], name="note_customer_kind_idx"),
             models.Index(fields=["email_queued_at"], name="note_sending_idx", condition=Q(email_state="sending")),
             # The dashboard's notes pipeline counts notes posted / emailed in a period, per store.
             models.Index(
-                fields=["store", "posted_at"], name="note_store_posted_idx", condition=Q(posted_at__isnull=False)
+                fields=["store", "posted_at"],
+                name="note_store_posted_idx",
+                condition=Q(posted_at__isnull=False),
+                include=["assigned_to", "channel"],
             ),
-            models.Index(fields=["store", "sent_at"], name="note_store_sent_idx", condition=Q(sent_at__isnull=False)),
+            models.Index(
+                fields=["store", "sent_at"],
+                name="note_store_sent_idx",
+                condition=Q(sent_at__isnull=False),
+                include=["assigned_to", "channel"],
+            ),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,8 @@ def dashboard_aggregates_refresh_task(
     store_ids: list[int] | None = None,
     customer_ids: list[int] | None = None,
 ) -> dict:
-    """Refresh the dashboard tables for ``start``…``end`` (local days), one calendar month at a time.
+    """Refresh the dashboard tables for ``start``…``end`` (local days), one calendar month at a time
+    (the whole history at once when the range starts before the first ticket: ``refresh_chunks``).
 
     Without dates it refreshes the last ``NIGHTLY_DAYS`` days up to today (UTC), which
     is what beat runs every night. Each month is its own transaction, so a retry only
@@ -40,13 +41,13 @@ def dashboard_aggregates_refresh_task(
     """
     from django.utils import timezone
 
-    from .analytics_dashboard import dashboard_aggregates_refresh, month_chunks
+    from .analytics_dashboard import dashboard_aggregates_refresh, refresh_chunks
 
     today = timezone.now().date()
     end = dt.date.fromisoformat(end_iso) if end_iso else today
     start = dt.date.fromisoformat(start_iso) if start_iso else end - dt.timedelta(days=NIGHTLY_DAYS - 1)
     totals = {"store_days": 0, "customer_months": 0, "cohort_months": 0}
-    for a, b in month_chunks(start, end):
+    for a, b in refresh_chunks(start, end, store_ids):
         result = dashboard_aggregates_refresh(
             start=a, end=b, store_ids=store_ids, customer_ids=customer_ids, cohorts=customer_ids is None
         )

@@ -10,6 +10,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 ACTIVE_WINDOW_DAYS = 90
+# The dashboard's "Last 30 days" preset: its distinct visitors are kept per day (the 90-day preset's
+# are ``active_customers``), so the page need not count them from CustomerMonth.
+VISITORS_30_DAYS = 30
 """A customer is *active* at a store at the end of day D if they bought there in the 90 days ending D."""
 
 
@@ -23,7 +26,9 @@ class StoreDay(models.Model):
     - ``visits``: customers with at least one sale that day (a visit is a customer-day);
     - ``new_customers``: customers whose first-ever sale at this store was that day;
     - ``active_customers``: customers with a sale at this store in the ``ACTIVE_WINDOW_DAYS``
-      days ending that day (at the close of the day).
+      days ending that day (at the close of the day);
+    - ``visitors_30``: the same over the ``VISITORS_30_DAYS`` days ending that day (the distinct
+      visitors of a 30-day period ending that day, which do not add up from daily rows).
     """
 
     store = models.ForeignKey("customers.Store", on_delete=models.CASCADE, related_name="+")
@@ -39,6 +44,8 @@ class StoreDay(models.Model):
     anonymous_sales = models.PositiveIntegerField(default=0)
     new_customers = models.PositiveIntegerField(default=0)
     active_customers = models.PositiveIntegerField(default=0)
+    # Null on rows from before the column (until their next refresh): the page then counts from CustomerMonth.
+    visitors_30 = models.PositiveIntegerField(null=True, blank=True)
     refreshed_at = models.DateTimeField(db_default=models.functions.Now())
 
     class Meta:

@@ -122,3 +122,29 @@ def test_web_access_log_leaves_out_query_strings(compose):
     fmt = command[command.index("--access-logformat") + 1]
     assert "%(U)s" in fmt
     assert "%(r)s" not in fmt and "%(q)s" not in fmt
+
+
+def test_gunicorn_reads_threaded_workers_from_its_config_file(compose, monkeypatch):
+    """The image and the compose stack start gunicorn from /app, where it reads gunicorn.conf.py."""
+    from gunicorn.config import Config
+
+    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    cfg = Config()
+    for key, value in _gunicorn_conf().items():
+        if key in cfg.settings:
+            cfg.set(key, value)
+    assert cfg.worker_class_str == "gthread" and cfg.threads == 4 and cfg.timeout == 60
+    assert cfg.workers >= 1
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("WEB_THREADS", "8")
+    assert (_gunicorn_conf()["workers"], _gunicorn_conf()["threads"]) == (3, 8)
+    # Nothing on the command lines overrides it.
+    assert "--workers" not in _command(compose["services"]["web"])
+    assert "--workers" not in (ROOT / "Dockerfile").read_text()
+
+
+def _gunicorn_conf() -> dict:
+    import runpy
+
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))

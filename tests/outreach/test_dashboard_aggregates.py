@@ -33,6 +33,7 @@ STORE_DAY_FIELDS = (
     "anonymous_sales",
     "new_customers",
     "active_customers",
+    "visitors_30",
 )
 MONTH_FIELDS = (
     "customer_id",
@@ -113,6 +114,37 @@ def test_sql_and_orm_refresh_give_the_same_rows(history, best_regular, lapsed_re
     assert sql == orm
 
 
+def test_a_history_refresh_in_one_piece_equals_the_monthly_refresh(
+    history, best_regular, lapsed_regular, two_visit_customer, one_timer
+):
+    """From before the first ticket the task refreshes everything at once and reads the first sales
+    from the range itself; month by month, later months look them up: the same rows."""
+    from outreach.analytics_dashboard import refresh_chunks
+    from outreach.tasks_dashboard import dashboard_aggregates_refresh_task
+
+    start, end = D(2024, 10, 1), D(2026, 11, 1)  # before the fixtures' first ticket
+    assert refresh_chunks(start, end) == [(start, end)]
+    assert len(refresh_chunks(D(2026, 8, 20), end)) == 4  # after it: month by month
+    dashboard_aggregates_refresh_task.apply(args=(start.isoformat(), end.isoformat())).get()
+    whole = (
+        _table(StoreDay, *STORE_DAY_FIELDS),
+        _table(CustomerMonth, *MONTH_FIELDS),
+        _table(CohortMonth, "store_id", "cohort", "month", "customers", "revenue"),
+    )
+    StoreDay.objects.all().delete()
+    CustomerMonth.objects.all().delete()
+    CohortMonth.objects.all().delete()
+    for a, b in month_chunks(start, end):
+        dashboard_aggregates_refresh(start=a, end=b, engine="sql")
+    monthly = (
+        _table(StoreDay, *STORE_DAY_FIELDS),
+        _table(CustomerMonth, *MONTH_FIELDS),
+        _table(CohortMonth, "store_id", "cohort", "month", "customers", "revenue"),
+    )
+    assert whole == monthly
+    assert sum(row[-3] for row in whole[0]) > 0  # new customers were counted (the visits' first sales)
+
+
 def test_store_day_counts_by_hand(history, store):
     dashboard_aggregates_refresh(start=D(2026, 10, 15), end=D(2026, 10, 16))
     oct15 = StoreDay.objects.get(store=store, day=D(2026, 10, 15))
@@ -132,6 +164,19 @@ def test_active_customers_is_a_90_day_window(store, best_regular, lapsed_regular
         store=store, day__range=(one_timer_day + dt.timedelta(days=89), one_timer_day + dt.timedelta(days=90))
     ).order_by("day")
     assert last_active.active_customers - gone.active_customers == 1
+
+
+def test_visitors_30_counts_the_customers_of_the_30_days_ending_each_day(store):
+    a, b = CustomerFactory(home_store=store), CustomerFactory(home_store=store)
+    visits(a, [D(2026, 9, 1), D(2026, 9, 20)])
+    visits(b, [D(2026, 9, 10)])
+    dashboard_aggregates_refresh(start=D(2026, 9, 1), end=D(2026, 10, 31))
+    rows = dict(StoreDay.objects.filter(store=store).values_list("day", "visitors_30"))
+    # a: 1 Sep–19 Oct (the 20 Sep visit keeps them 30 days more); b: 10 Sep–9 Oct.
+    assert (rows[D(2026, 9, 1)], rows[D(2026, 9, 10)], rows[D(2026, 10, 9)]) == (1, 2, 2)
+    assert (rows[D(2026, 10, 10)], rows[D(2026, 10, 19)], rows[D(2026, 10, 20)]) == (1, 1, 0)
+    # The 90-day count of the same days is the active count.
+    assert StoreDay.objects.get(store=store, day=D(2026, 10, 20)).active_customers == 2
 
 
 def test_refresh_is_idempotent_and_drops_rows_whose_tickets_moved(history, store):

@@ -274,6 +274,21 @@ def test_pipeline_counts_each_writers_notes_open_now_and_done_in_the_period(stor
     assert email.email_only and (email.emailed, email.queued) == (1, 0)
 
 
+def test_pipeline_row_of_notes_nobody_writes_is_not_email_only_with_a_handwritten_one(store, staff, pipeline_notes):
+    customer = CustomerFactory(home_store=store)
+    _note(customer, pipeline_notes, store, status=NoteStatus.QUEUED, queued_at=NOW, assigned_to=None)
+    rows = notes_pipeline(
+        store_ids=[store.pk],
+        start=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+        end=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        now=NOW,
+    )
+    nobody = {r.user_id: r for r in rows}[None]
+    # The emailed note and the handwritten one still to write share the writer-less row.
+    assert (nobody.email_only, nobody.queued, nobody.emailed) == (False, 1, 1)
+    assert [r.user_id for r in rows] == [staff.pk, None]  # writers first, the notes nobody writes last
+
+
 def test_manager_sees_both_tiles_for_their_store_within_the_query_budget(
     login, manager, store, other_store, win_back, pipeline_notes, django_assert_max_num_queries
 ):

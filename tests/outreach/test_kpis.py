@@ -132,6 +132,48 @@ def test_cached_visitor_counts_follow_a_refresh(october_store):
     assert (after.customers, after.new) == (before.customers + 1, before.new + 1)
 
 
+def test_30_and_90_day_periods_read_their_visitors_from_the_daily_rows(october_store, monkeypatch):
+    from outreach import kpis
+
+    counted = {}
+    for days in (30, 90):
+        period = Period(D(2026, 10, 31) - dt.timedelta(days=days - 1), D(2026, 10, 31))
+        counted[days] = kpi_inputs(store_ids=[october_store.pk], period=period)
+    from django.core.cache import cache
+
+    cache.clear()
+    # No CustomerMonth read for these lengths: the figures come from StoreDay alone.
+    monkeypatch.setattr(kpis, "_visited", lambda **kw: pytest.fail("counted from CustomerMonth"))
+    for days in (30, 90):
+        period = Period(D(2026, 10, 31) - dt.timedelta(days=days - 1), D(2026, 10, 31))
+        current, previous = kpi_inputs(store_ids=[october_store.pk], period=period)
+        # 2–31 Oct: A, C, D (C new); 2 Sep–1 Oct: A (new: first sale 10 Sep).
+        # 3 Aug–31 Oct: A, C, D (A and C new); 5 May–2 Aug: B and D (both new).
+        expected = {30: ((3, 2), (1, 0)), 90: ((3, 1), (2, 0))}[days]
+        assert ((current.customers, current.returning), (previous.customers, previous.returning)) == expected
+    monkeypatch.undo()
+    cache.clear()
+    for days in (30, 90):
+        period = Period(D(2026, 10, 31) - dt.timedelta(days=days - 1), D(2026, 10, 31))
+        # The CustomerMonth count (another length's path, forced here) agrees.
+        assert kpis._visited(store_ids=[october_store.pk], periods=(period, period.previous())) == [
+            (c.customers, c.returning) for c in counted[days]
+        ]
+
+
+def test_rows_refreshed_before_the_daily_visitor_count_fall_back_to_customer_months(october_store):
+    from outreach.models import StoreDay
+
+    period = Period(D(2026, 10, 2), D(2026, 10, 31))
+    kept, _ = kpi_inputs(store_ids=[october_store.pk], period=period)
+    StoreDay.objects.update(visitors_30=None)  # as right after the migration
+    from django.core.cache import cache
+
+    cache.clear()
+    fallback, _ = kpi_inputs(store_ids=[october_store.pk], period=period)
+    assert (fallback.customers, fallback.returning) == (kept.customers, kept.returning) == (3, 2)
+
+
 def test_points_liability_values_positive_balances_at_each_stores_point_value(store, other_store):
     from loyalty.models import ProgramRules
     from loyalty.services import account_open, points_adjust
