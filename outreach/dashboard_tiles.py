@@ -2,7 +2,7 @@
 
 Every tile reads a precomputed table (StoreDay, CustomerMonth, CohortMonth, SegmentRun, CampaignResult),
 so what a tile shows changes only when a refresh writes those rows. The page's store query reads,
-per store, the version of each table (``version_annotations``: the last ``refreshed_at`` of its
+per store, the version of each table (``analytics_tiles.version_annotations``: the last ``refreshed_at`` of its
 days and campaign results, the id of the latest finished segmentation run, the last campaign edit), and ``tiles_html``
 renders the tiles once per (language, stores, period, scope, versions, store settings, points
 held) and keeps the HTML in the cache: a request that finds it runs none of the tile queries and
@@ -16,7 +16,6 @@ with every tick, and the complaints by reason (one small query each).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 from dataclasses import replace
 
@@ -33,52 +32,6 @@ from customers import locales
 from . import analytics_dashboard, dashboard_segments, kpis, results
 
 TILES_CACHE_SECONDS = 6 * 60 * 60
-
-
-def version_annotations() -> dict:
-    """Annotations for a Store queryset: the versions of the tables its tiles read (subqueries).
-
-    Written as SQL once (``_version_sql``): the ORM built and compiled these five subqueries
-    on every request, 2.5 ms of the page's CPU; the SQL is the same on PostgreSQL and SQLite.
-    """
-    from django.db.models import CharField, DateTimeField, IntegerField
-    from django.db.models.expressions import RawSQL
-
-    from .models import SegmentRun
-
-    sql, done = _version_sql(), SegmentRun.Status.DONE.value
-    return {
-        "days_version": RawSQL(sql["days"], (), output_field=DateTimeField()),
-        # The campaign results' last refresh and row count (a deleted campaign takes its rows along).
-        "results_version": RawSQL(sql["results"], (), output_field=CharField()),
-        # A renamed campaign shows its new name at once.
-        "campaigns_version": RawSQL(sql["campaigns"], (), output_field=DateTimeField()),
-        "run_version": RawSQL(sql["run"], (done,), output_field=IntegerField()),
-        "chain_run_version": RawSQL(sql["chain_run"], (done,), output_field=IntegerField()),
-    }
-
-
-@functools.cache
-def _version_sql() -> dict[str, str]:
-    from customers.models import Store
-
-    from .models import Campaign, CampaignResult, SegmentRun, StoreDay
-
-    store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
-    runs = SegmentRun._meta.db_table
-    last_run = (
-        f"SELECT id FROM {runs} WHERE status = %s AND scope_key = {{scope}} ORDER BY started_at DESC, id DESC LIMIT 1"
-    )
-    return {
-        "days": f"SELECT max(refreshed_at) FROM {StoreDay._meta.db_table} WHERE store_id = {store}",
-        "results": (
-            "SELECT CAST(max(refreshed_at) AS TEXT) || '/' || CAST(count(*) AS TEXT)"
-            f" FROM {CampaignResult._meta.db_table} WHERE store_id = {store}"
-        ),
-        "campaigns": f"SELECT max(updated_at) FROM {Campaign._meta.db_table}",
-        "run": last_run.format(scope=f"'store:' || CAST({store} AS TEXT)"),
-        "chain_run": last_run.format(scope="'chain'"),
-    }
 
 
 def tiles_cache_key(*, flt, scope_key: str | None) -> str | None:

@@ -33,7 +33,6 @@ the loyalty programme's redemption value (from the loyalty app; "—" until it e
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -294,7 +293,7 @@ def kpi_reads(
     whatever the data size) gives the weekly chart (weeks start on ``first_weekday``, 0 = Monday)
     and every additive figure; the distinct visitors come from ``_visited_cached``.
     ``points``: the points liability when the caller already read it with its stores
-    (``points_liability_annotations``); ``margins``: those stores' margins (the fallback when a
+    (``analytics_tiles.points_liability_annotations``); ``margins``: those stores' margins (the fallback when a
     period has no sales). Each saves the page a query.
     """
     from django.db.models import Count, DecimalField, ExpressionWrapper, F, Max, Q, Sum
@@ -511,44 +510,6 @@ def _points_value(points, shown_points, shown_value) -> Decimal:
     shown_points = shown_points or defaults.display_points
     shown_value = shown_value if shown_value is not None else defaults.display_value
     return Decimal(points or 0) * Decimal(shown_value) / shown_points
-
-
-def points_liability_annotations() -> dict:
-    """Annotations for a Store queryset: its positive points balance and point value (``points_liability_of``).
-
-    Written as SQL once (the ORM built and compiled these subqueries on every dashboard request);
-    the same SQL on PostgreSQL and SQLite. ``test_kpis`` checks it against ``points_liability``.
-    """
-    from django.db.models import DecimalField, IntegerField
-    from django.db.models.expressions import RawSQL
-
-    sql = _points_sql()
-    return {
-        "points_held": RawSQL(sql["held"], (), output_field=IntegerField()),
-        "points_shown": RawSQL(sql["display_points"], (), output_field=IntegerField()),
-        "points_value": RawSQL(sql["display_value"], (), output_field=DecimalField()),
-    }
-
-
-@functools.cache
-def _points_sql() -> dict[str, str]:
-    from customers.models import Store
-    from loyalty.models import Account, ProgramRules
-
-    store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
-    rules = ProgramRules._meta.db_table
-
-    def rule(field: str) -> str:  # the store's own rules, else the chain's
-        return (
-            f"SELECT COALESCE((SELECT {field} FROM {rules} WHERE store_id = {store} LIMIT 1),"
-            f" (SELECT {field} FROM {rules} WHERE store_id IS NULL LIMIT 1))"
-        )
-
-    return {
-        "held": f"SELECT sum(balance) FROM {Account._meta.db_table} WHERE store_id = {store} AND balance > 0",
-        "display_points": rule("display_points"),
-        "display_value": rule("display_value"),
-    }
 
 
 def points_liability_of(stores) -> Decimal:

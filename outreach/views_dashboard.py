@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from customers.access import SESSION_STORE_KEY, access_for, role_required, stores_for
 from customers.models import Role, Store
 
-from . import dashboard_segments, dashboard_tiles, exports, kpis
+from . import analytics_tiles, dashboard_segments, dashboard_tiles, exports, kpis
 from .models import ExportJob
 
 MAX_PERIOD_DAYS = 3 * 366
@@ -63,7 +63,7 @@ def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, Dashbo
     visible = list(
         stores_for(request.user)
         .only("pk", "code", "name", "currency", "margin", "locale", "country", "calendar", "time_zone")
-        .annotate(**kpis.points_liability_annotations(), **dashboard_tiles.version_annotations())
+        .annotate(**analytics_tiles.points_liability_annotations(), **analytics_tiles.version_annotations())
         .order_by("code")
     )
     request.visible_stores = visible  # the store switcher's list (customers.context_processors): no second read

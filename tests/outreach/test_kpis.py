@@ -206,7 +206,8 @@ def test_points_liability_read_with_the_stores_equals_the_separate_query(store, 
     from customers.models import Store
     from loyalty.models import ProgramRules
     from loyalty.services import account_open, points_adjust
-    from outreach.kpis import points_liability_annotations, points_liability_of
+    from outreach.analytics_tiles import points_liability_annotations
+    from outreach.kpis import points_liability_of
     from tests.factories import UserFactory
 
     ProgramRules.objects.create(display_points=100, display_value=Decimal("5.00"))  # chain: 1 point = 0.05
