@@ -23,8 +23,8 @@ the window's rows without the semi-join on the list (every row of the window bel
 customer: a sale is a visit); a top N or a segment looks its customers up in the index.
 
 The cursor runs inside a transaction (a server-side cursor ``WITH HOLD`` would copy the whole result
-before the first row) with ``work_mem`` raised for it alone: a million customers group and sort in
-memory instead of in temporary files.
+before the first row) with ``work_mem`` raised for it alone (and hash tables allowed 4 × that, so the
+million customers' hash join runs in one batch).
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ WORK_MEM = "64MB"
 
 
 def _neutral(expr: str) -> str:
-    """SQL for ``customers.spreadsheets.neutralise`` of a text expression."""
-    return f"(CASE WHEN left({expr}, 1) = ANY(%(danger)s) THEN '''' || {expr} ELSE {expr} END)"
+    """SQL for ``customers.spreadsheets.neutralise`` of a text expression.
+
+    ``ascii()`` of the first character against integer code points (every prefix is one ASCII
+    character): no one-character text is built and compared per cell, ten cells a row.
+    """
+    return f"(CASE WHEN ascii({expr}) = ANY(%(danger)s) THEN '''' || {expr} ELSE {expr} END)"
 
 
 def _list_cte(request, limit: int | None) -> tuple[str, dict]:
@@ -119,7 +123,7 @@ def export_sql(request, *, limit: int | None = None, text: bool = False, neutral
     ``neutral``: text cells neutralised for a spreadsheet (CSV, XLSX); off for the PDF and the dict rows.
     """
     list_cte, params = _list_cte(request, limit)
-    params["danger"] = list(DANGEROUS_PREFIXES)
+    params["danger"] = [ord(prefix) for prefix in DANGEROUS_PREFIXES]
     params["erased"] = gettext("Erased customer #%(id)s")
     blocked = "(c.do_not_contact OR c.erased_at IS NOT NULL)"
     name = (
@@ -131,9 +135,6 @@ def export_sql(request, *, limit: int | None = None, text: bool = False, neutral
     texts = {
         "card": "c.card_number",
         "name": name,
-        "email": f"(CASE WHEN c.consent_email AND NOT {blocked} THEN c.email ELSE '' END)",
-        "phone": f"(CASE WHEN c.consent_sms AND NOT {blocked} THEN c.phone ELSE '' END)",
-        "postal_address": f"(CASE WHEN c.consent_post AND NOT {blocked} THEN c.postal_address ELSE '' END)",
         "home_store": "st.code",
         "tier": "coalesce(t.name, '')",
         "served_most_by": f"coalesce({staff}, '')",
@@ -161,6 +162,14 @@ def export_sql(request, *, limit: int | None = None, text: bool = False, neutral
     from .exports import COLUMNS
 
     cell = {**typed, **{key: _neutral(expr) if neutral else expr for key, expr in texts.items()}}
+    # Contact details the customer consented to; neutralised inside the CASE, so the consent test runs once.
+    for key, column, consent in [
+        ("email", "c.email", "c.consent_email"),
+        ("phone", "c.phone", "c.consent_sms"),
+        ("postal_address", "c.postal_address", "c.consent_post"),
+    ]:
+        value = _neutral(column) if neutral else column
+        cell[key] = f"(CASE WHEN {consent} AND NOT {blocked} THEN {value} ELSE '' END)"
     select = ",\n               ".join(cell[key] for key, _label in COLUMNS)
     whole = request.segment == "all" and limit is None
     in_list = "" if whole else "AND customer_id IN (SELECT customer_id FROM list)"
@@ -213,6 +222,7 @@ def export_tuples_sql(
             cursor.execute(f"SET work_mem = '{WORK_MEM}'")
             cursor.execute("SET jit = off")
             cursor.execute("SET enable_hashagg = off")
+            cursor.execute("SET hash_mem_multiplier = 4")
         try:
             with connection.chunked_cursor() as cursor:
                 cursor.execute(sql, params)
@@ -223,6 +233,7 @@ def export_tuples_sql(
                 cursor.execute("RESET work_mem")
                 cursor.execute("RESET jit")
                 cursor.execute("RESET enable_hashagg")
+                cursor.execute("RESET hash_mem_multiplier")
         return
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -230,6 +241,8 @@ def export_tuples_sql(
             # JIT compiles this query's expressions for seconds and saves less than that.
             cursor.execute("SET LOCAL jit = off")
             cursor.execute("SET LOCAL enable_hashagg = off")
+            # Hash tables up to 4 × work_mem: the million customers' hash (~82 MB) in one batch, not two.
+            cursor.execute("SET LOCAL hash_mem_multiplier = 4")
         with connection.chunked_cursor() as cursor:
             cursor.execute(sql, params)
             while batch := cursor.fetchmany(FETCH):
