@@ -66,12 +66,13 @@ def customer_by_return_code(*, user, stores=None, query: str) -> Customer | None
     return None if match is None else match.select_related("home_store").first()
 
 
-def customer_list(*, user, stores=None, query: str = "") -> QuerySet[Customer]:
+def customer_list(*, user, stores=None, query: str = "", by_code: bool = True) -> QuerySet[Customer]:
     """Customers of the stores ``user`` may see (narrowed to ``stores``), best match first for ``query``.
 
     A note's return code (or its voucher's code, dashes and spaces ignored) finds the note's
     customer alone — the card a customer brings back names them as surely as their loyalty card —
-    if the note's store is in scope too (``_return_code_match``); any other query is a search.
+    if the note's store is in scope too (``_return_code_match``; ``by_code=False``: a caller that
+    already looked the code up); any other query is a search.
     On PostgreSQL a name matches through pg_trgm (typos and partial words forgiven, word
     order free), an email, phone or card number by substring; every condition is served
     by a GIN trigram index, and results are ranked by similarity. On SQLite every word
@@ -81,9 +82,9 @@ def customer_list(*, user, stores=None, query: str = "") -> QuerySet[Customer]:
     query = " ".join((query or "").split())
     if not query:
         return qs
-    by_code = _return_code_match(user=user, stores=stores, query=query)
-    if by_code is not None and by_code.exists():
-        return by_code.select_related("home_store")
+    match = _return_code_match(user=user, stores=stores, query=query) if by_code else None
+    if match is not None and match.exists():
+        return match.select_related("home_store")
     if connection.vendor == "postgresql":
         return _search_postgresql(qs, query)
     return _search_plain(qs, query)

@@ -54,7 +54,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
             request, _("Return code %(code)s: a note to this customer.") % {"code": return_code_in_query(query)}
         )
         return redirect(found)
-    customers = selectors.customer_list(user=request.user, stores=stores, query=query)
+    customers = selectors.customer_list(user=request.user, stores=stores, query=query, by_code=False)
     page = selectors.page_of(customers, page=request.GET.get("page"))
     return render(request, "customers/customer_list.html", {"page": page, "query": query})
 

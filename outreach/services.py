@@ -57,22 +57,8 @@ STALE_AFTER = dt.timedelta(hours=3)
 # Longer than a task may live (CELERY_TASK_TIME_LIMIT kills a chunk after 31 minutes by default): a run
 # quiet for longer than this has lost a task, not a slow one.
 SEGMENT_LEASE = dt.timedelta(minutes=35)
-STATE_FIELDS = (
-    "visits",
-    "tickets",
-    "first_visit",
-    "last_visit",
-    "median_gap_days",
-    "window_visits",
-    "window_revenue",
-    "quarters_with_visit",
-    "monthly_cv",
-    "referred_buyers",
-    "status",
-    "ladder",
-    "due_on",
-    "xyz",
-)
+# The per-customer figures a run writes (both engines; analytics writes them in SQL).
+STATE_FIELDS = analytics.STATE_COLUMNS
 
 
 class SegmentRunBusy(Exception):

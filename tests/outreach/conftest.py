@@ -166,3 +166,15 @@ def media_root(settings, tmp_path):
 
 # Notes: a real local SMTP server (aiosmtpd) for the email tests.
 from .smtp_server import smtp_server  # noqa: E402,F401
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A redis-server of the test's own (free port, nothing on disk): a broker it may restart or fill."""
+    from tests.processes import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()

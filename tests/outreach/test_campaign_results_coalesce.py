@@ -12,22 +12,13 @@ from django.db import transaction
 
 from outreach.notes_models import CampaignKind
 from outreach.tasks_dashboard import _DUE_KEY, campaign_results_refresh_later, campaign_results_refresh_task
-from tests.processes import PrivateRedis, celery_broker, queued_tasks
+from tests.processes import celery_broker, queued_tasks
 
 from .notes_helpers import campaign
 
 pytestmark = [pytest.mark.worker]
 
 TASK = "outreach.campaign_results_refresh"
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.skipif(settings.CELERY_TASK_ALWAYS_EAGER, reason="needs a broker (make test sets CELERY_BROKER_URL)")

@@ -14,22 +14,13 @@ from outreach.notes import notes_queue
 from outreach.notes_models import CampaignKind, ChannelPolicy, EmailState, Note
 from outreach.tasks_notes import notes_sweep_task
 from tests.conftest import AS_OF
-from tests.processes import PrivateRedis, Worker, celery_broker, queued_tasks, wait_for
+from tests.processes import Worker, celery_broker, queued_tasks, wait_for
 
 from .notes_helpers import best, campaign, consenting
 
 pytestmark = [pytest.mark.worker, pytest.mark.faults, pytest.mark.slow]
 
 BATCH = 500
-
-
-@pytest.fixture
-def private_redis(tmp_path):
-    server = PrivateRedis(tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.skipif(settings.CELERY_TASK_ALWAYS_EAGER, reason="needs a broker (make test sets CELERY_BROKER_URL)")
