@@ -29,6 +29,8 @@ def version_annotations() -> dict:
         # A renamed campaign shows its new name at once.
         "campaigns_version": RawSQL(sql["campaigns"], (), output_field=DateTimeField()),
         "run_version": RawSQL(sql["run"], (done,), output_field=IntegerField()),
+        # The notes pipeline and the complaints (``outreach.live_versions``): a primary-key read.
+        "live_version": RawSQL(sql["live"], (), output_field=CharField()),
         "chain_run_version": RawSQL(sql["chain_run"], (done,), output_field=IntegerField()),
     }
 
@@ -37,7 +39,7 @@ def version_annotations() -> dict:
 def _version_sql() -> dict[str, str]:
     from customers.models import Store
 
-    from .models import Campaign, CampaignResult, SegmentRun, StoreDay
+    from .models import Campaign, CampaignResult, LiveVersion, SegmentRun, StoreDay
 
     store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
     runs = SegmentRun._meta.db_table
@@ -51,6 +53,10 @@ def _version_sql() -> dict[str, str]:
             f" FROM {CampaignResult._meta.db_table} WHERE store_id = {store}"
         ),
         "campaigns": f"SELECT max(updated_at) FROM {Campaign._meta.db_table}",
+        "live": (
+            "SELECT CAST(version AS TEXT) || '/' || CAST(changed_at AS TEXT)"
+            f" FROM {LiveVersion._meta.db_table} WHERE store_id = {store}"
+        ),
         "run": last_run.format(scope=f"'store:' || CAST({store} AS TEXT)"),
         "chain_run": last_run.format(scope="'chain'"),
     }
