@@ -62,13 +62,9 @@ class DashboardFilter:
 
 def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, DashboardFilter]:
     """The stores and period the page is about: the form's choice, else the switcher and 30 days."""
-    # The stores come with their points liability (subqueries): one query fewer for the page.
-    visible = list(
-        stores_for(request.user)
-        .only("pk", "code", "name", "currency", "margin", "locale", "country", "calendar", "time_zone")
-        .annotate(**analytics_tiles.points_liability_annotations(), **analytics_tiles.version_annotations())
-        .order_by("code")
-    )
+    # The stores come with their points liability and their tables' versions (subqueries): one query.
+    access = access_for(request.user)
+    visible = analytics_tiles.dashboard_stores(store_ids=None if access.chain_wide else access.store_ids)
     request.visible_stores = visible  # the store switcher's list (customers.context_processors): no second read
     today = timezone.localdate()
     # The store switcher's choice is the default (read from the session: no extra query).

@@ -231,3 +231,22 @@ def test_the_query_budget_holds_cold_and_cached(login, owner, two_stores, django
         client.get(URL, PARAMS)
     with django_assert_max_num_queries(5):
         client.get(URL, PARAMS)
+
+
+def test_the_compiled_store_query_returns_what_the_orm_query_does(store, other_store, two_stores):
+    from customers.models import Store
+    from outreach import analytics_tiles
+
+    names = ("pk", "code", "name", "currency", "margin", "time_zone", "points_held", "points_shown", "points_value")
+    names += ("days_version", "results_version", "campaigns_version", "run_version", "chain_run_version")
+    names += ("live_version",)
+
+    def rows(stores):
+        return [tuple(getattr(s, n) for n in names) for s in stores]
+
+    one = frozenset([other_store.pk])
+    for ids, qs in ((None, Store.objects.all()), (one, Store.objects.filter(pk__in=one))):
+        orm = rows(analytics_tiles._dashboard_stores_qs(qs))
+        assert rows(analytics_tiles.dashboard_stores(store_ids=ids)) == orm
+        assert orm and orm[0][-1] is not None and orm[0][-6] is not None  # the versions are there
+    assert analytics_tiles.dashboard_stores(store_ids=frozenset()) == []
