@@ -29,6 +29,8 @@ def version_annotations() -> dict:
         # A renamed campaign shows its new name at once.
         "campaigns_version": RawSQL(sql["campaigns"], (), output_field=DateTimeField()),
         "run_version": RawSQL(sql["run"], (done,), output_field=IntegerField()),
+        # The notes pipeline and the complaints (``outreach.live_versions``): a primary-key read.
+        "live_version": RawSQL(sql["live"], (), output_field=CharField()),
         "chain_run_version": RawSQL(sql["chain_run"], (done,), output_field=IntegerField()),
     }
 
@@ -37,7 +39,7 @@ def version_annotations() -> dict:
 def _version_sql() -> dict[str, str]:
     from customers.models import Store
 
-    from .models import Campaign, CampaignResult, SegmentRun, StoreDay
+    from .models import Campaign, CampaignResult, LiveVersion, SegmentRun, StoreDay
 
     store = f"{Store._meta.db_table}.{Store._meta.pk.column}"
     runs = SegmentRun._meta.db_table
@@ -51,6 +53,10 @@ def _version_sql() -> dict[str, str]:
             f" FROM {CampaignResult._meta.db_table} WHERE store_id = {store}"
         ),
         "campaigns": f"SELECT max(updated_at) FROM {Campaign._meta.db_table}",
+        "live": (
+            "SELECT CAST(version AS TEXT) || '/' || CAST(changed_at AS TEXT)"
+            f" FROM {LiveVersion._meta.db_table} WHERE store_id = {store}"
+        ),
         "run": last_run.format(scope=f"'store:' || CAST({store} AS TEXT)"),
         "chain_run": last_run.format(scope="'chain'"),
     }
@@ -92,3 +98,47 @@ def _points_sql() -> dict[str, str]:
         "display_points": rule("display_points"),
         "display_value": rule("display_value"),
     }
+
+
+# The dashboard's store query, compiled once per process: building and compiling the ORM query with its
+# nine annotations cost ~0.9 ms of CPU per request, more than PostgreSQL takes to run it (0.7 ms).
+_STORE_FIELDS = ("pk", "code", "name", "currency", "margin", "locale", "country", "calendar", "time_zone")
+_SENTINEL = -7_000_000_000  # stand-in store ids, replaced by the real ones in the compiled parameters
+
+
+def dashboard_stores(*, store_ids: frozenset[int] | None) -> list:
+    """The stores a dashboard shows (all of them for ``None``), by code, with their points liability and
+    the versions of their tiles' tables: one query, the same rows as the ORM query it is compiled from.
+
+    On PostgreSQL the compiled SQL runs through ``Store.objects.raw`` (psycopg2 returns the annotations'
+    types, dates and decimals, as the ORM would); elsewhere the ORM query itself (SQLite returns them as
+    text, which only the ORM's converters turn back).
+    """
+    from django.db import connection
+
+    from customers.models import Store
+
+    ids = None if store_ids is None else sorted(store_ids)
+    if ids == []:
+        return []
+    if connection.vendor != "postgresql":
+        return list(_dashboard_stores_qs(Store.objects.all() if ids is None else Store.objects.filter(pk__in=ids)))
+    sql, params = _dashboard_stores_sql(None if ids is None else len(ids))
+    if ids is not None:
+        real = dict(zip(range(_SENTINEL, _SENTINEL - len(ids), -1), ids, strict=True))
+        params = tuple(real.get(p, p) if isinstance(p, int) else p for p in params)
+    return list(Store.objects.raw(sql, params))
+
+
+@functools.lru_cache(maxsize=64)
+def _dashboard_stores_sql(n_ids: int | None) -> tuple[str, tuple]:
+    from customers.models import Store
+
+    sentinels = list(range(_SENTINEL, _SENTINEL - (n_ids or 0), -1))
+    qs = Store.objects.all() if n_ids is None else Store.objects.filter(pk__in=sentinels)
+    sql, params = _dashboard_stores_qs(qs).query.sql_with_params()
+    return sql, tuple(params)
+
+
+def _dashboard_stores_qs(qs):
+    return qs.only(*_STORE_FIELDS).annotate(**points_liability_annotations(), **version_annotations()).order_by("code")

@@ -24,7 +24,9 @@ def connect_dashboard() -> None:
     """Dashboard aggregates: register the tasks and refresh on new tickets (issue 7)."""
     from customers.signals import tickets_created
 
-    from . import tasks_dashboard
+    from . import live_versions, tasks_dashboard
+
+    live_versions.connect()  # notes and complaints bump the version of the dashboard's live tiles
 
     tickets_created.connect(
         tasks_dashboard.dashboard_on_tickets_created, dispatch_uid="outreach.dashboard_on_tickets_created"

@@ -32,10 +32,12 @@ from customers import locales
 from . import analytics_dashboard, dashboard_segments, kpis, results
 
 TILES_CACHE_SECONDS = 6 * 60 * 60
+# The body's key moves every minute (``body_cache_key``): an entry is never read after that.
+BODY_CACHE_SECONDS = 2 * 60
 
 
-def tiles_cache_key(*, flt, scope_key: str | None) -> str | None:
-    """The cache key of the tiles for these stores and period, or None when there is nothing to cache."""
+def _tiles_parts(*, flt, scope_key: str | None) -> tuple | None:
+    """What the cached tiles depend on, or None when there is nothing to cache."""
     stores = flt.stores
     if not any(getattr(s, "days_version", None) for s in stores):
         return None  # no dashboard tables yet: nothing heavy to keep
@@ -45,7 +47,7 @@ def tiles_cache_key(*, flt, scope_key: str | None) -> str | None:
         run = next((s.run_version for s in stores if f"store:{s.pk}" == scope_key), None)
     else:
         run = None
-    parts = (
+    return (
         translation.get_language(),
         scope_key,
         flt.store_code,
@@ -70,7 +72,35 @@ def tiles_cache_key(*, flt, scope_key: str | None) -> str | None:
             for s in stores
         ),
     )
-    return "dashboard:tiles:v1:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def tiles_cache_key(*, flt, scope_key: str | None) -> str | None:
+    """The cache key of the tiles for these stores and period, or None when there is nothing to cache."""
+    parts = _tiles_parts(flt=flt, scope_key=scope_key)
+    return None if parts is None else "dashboard:tiles:v1:" + hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def body_cache_key(*, flt, scope_key: str | None, visible: list, user_role: str, now: dt.datetime) -> str | None:
+    """The cache key of the page's whole body (filter form, tiles, notes pipeline, complaints), or None.
+
+    The tiles' key, plus what the rest of the body shows: the live tiles' version of each store
+    (``outreach.live_versions``: bumped by every note and complaint write), the stores the form
+    offers (the user's own: two users see the same body only if they may see the same stores), the
+    reader's role and time zone, and the minute — the pipeline's "overdue" count moves with the
+    clock, and a writer's new name shows within a minute. Nothing per user (navigation, CSRF
+    token, messages) is in the body: the page around it is rendered on every request.
+    """
+    parts = _tiles_parts(flt=flt, scope_key=scope_key)
+    if parts is None:
+        return None
+    live = (
+        tuple((s.pk, s.live_version) for s in flt.stores),
+        tuple((s.pk, s.code, s.name) for s in visible),
+        user_role,
+        timezone.get_current_timezone_name(),
+        int(now.timestamp()) // 60,
+    )
+    return "dashboard:body:v1:" + hashlib.sha256(repr((parts, live)).encode()).hexdigest()
 
 
 def tiles_html(*, request: HttpRequest, flt, scope_key: str | None) -> SafeString:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -247,6 +247,33 @@ def new_return_code() -> str:
     return "".join(secrets.choice(RETURN_CODE_ALPHABET) for _ in range(6))
 
 
+class NoteQuerySet(models.QuerySet):
+    """Bulk writes bump the dashboard's live version of the stores they touch (``outreach.live_versions``).
+
+    ``save()`` and ``delete()`` bump through ``post_save`` / ``post_delete``; ``update()`` and
+    ``bulk_create()`` send no signal, so they bump here, in the same transaction as the write.
+    """
+
+    def update(self, **kwargs):
+        from .live_versions import live_changed
+
+        with transaction.atomic(using=self.db):
+            stores = set(self.order_by().values_list("store_id", flat=True).distinct())
+            changed = super().update(**kwargs)
+            if changed:
+                moved_to = kwargs.get("store_id", getattr(kwargs.get("store"), "pk", None))
+                live_changed([*stores, moved_to])
+        return changed
+
+    def bulk_create(self, objs, *args, **kwargs):
+        from .live_versions import live_changed
+
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            live_changed(n.store_id for n in created)
+        return created
+
+
 class Note(models.Model):
     """One thank-you / win-back / … note to one customer: who writes it, what it says, where it is."""
 
@@ -286,6 +313,8 @@ class Note(models.Model):
     email_attempts = models.PositiveSmallIntegerField(default=0)
     email_error = models.CharField(max_length=300, blank=True)
     run = models.ForeignKey("outreach.NoteRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    objects = NoteQuerySet.as_manager()
 
     class Meta:
         ordering = ["kind", "id"]

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -59,13 +62,9 @@ class DashboardFilter:
 
 def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, DashboardFilter]:
     """The stores and period the page is about: the form's choice, else the switcher and 30 days."""
-    # The stores come with their points liability (subqueries): one query fewer for the page.
-    visible = list(
-        stores_for(request.user)
-        .only("pk", "code", "name", "currency", "margin", "locale", "country", "calendar", "time_zone")
-        .annotate(**analytics_tiles.points_liability_annotations(), **analytics_tiles.version_annotations())
-        .order_by("code")
-    )
+    # The stores come with their points liability and their tables' versions (subqueries): one query.
+    access = access_for(request.user)
+    visible = analytics_tiles.dashboard_stores(store_ids=None if access.chain_wide else access.store_ids)
     request.visible_stores = visible  # the store switcher's list (customers.context_processors): no second read
     today = timezone.localdate()
     # The store switcher's choice is the default (read from the session: no extra query).
@@ -89,33 +88,53 @@ def _dashboard_filter(request: HttpRequest) -> tuple[DashboardFilterForm, Dashbo
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The manager's morning page: KPI cards, then charts, each with its table one click away.
 
-    The tiles read from the precomputed tables are rendered once per data version and kept in the
-    cache (``dashboard_tiles``); the notes pipeline and complaints are read on every request.
+    The page's body is rendered once per data version and kept in the cache
+    (``dashboard_tiles.body_cache_key``): the tiles read from the precomputed tables by their
+    refresh times, the notes pipeline and complaints by their stores' live version
+    (``outreach.live_versions``). A request that finds it runs only the store query; the page
+    around it (navigation, CSRF token, messages) is rendered per request. Inside a miss, the tiles
+    have a cache of their own (``dashboard_tiles.tiles_html``): a marked note re-renders the
+    pipeline, not the charts.
     """
     form, flt = _dashboard_filter(request)
+    now = timezone.now()
     store_ids = [s.pk for s in flt.stores]
     period = flt.period
+    access = access_for(request.user)
     scope_key = dashboard_segments.scope_key_for_dashboard(
-        store_ids=store_ids, store_code=flt.store_code, chain_wide=access_for(request.user).chain_wide
+        store_ids=store_ids, store_code=flt.store_code, chain_wide=access.chain_wide
     )
-    tiles_html = dashboard_tiles.tiles_html(request=request, flt=flt, scope_key=scope_key)
-    live = dashboard_tiles.live_context(store_ids=store_ids, period=period, now=timezone.now())
-    return render(
-        request,
-        "outreach/dashboard/index.html",
-        {
-            "form": form,
-            "flt": flt,
-            "period": period,
-            "previous": period.previous(),
-            "tiles_html": tiles_html,
-            **live,
-            "presets": [
-                {"label": label, "start": period.end - dt.timedelta(days=days - 1), "end": period.end}
-                for days, label in PRESETS
-            ],
-        },
+    key = (
+        dashboard_tiles.body_cache_key(
+            flt=flt, scope_key=scope_key, visible=request.visible_stores, user_role=access.role, now=now
+        )
+        if not form.errors
+        else None
     )
+    body = cache.get(key) if key else None
+    if body is None:
+        tiles_html = dashboard_tiles.tiles_html(request=request, flt=flt, scope_key=scope_key)
+        live = dashboard_tiles.live_context(store_ids=store_ids, period=period, now=now)
+        body = render_to_string(
+            "outreach/dashboard/_body.html",
+            {
+                "form": form,
+                "flt": flt,
+                "period": period,
+                "previous": period.previous(),
+                "tiles_html": tiles_html,
+                **live,
+                "presets": [
+                    {"label": label, "start": period.end - dt.timedelta(days=days - 1), "end": period.end}
+                    for days, label in PRESETS
+                ],
+            },
+            request=request,
+        )
+        if key:
+            cache.set(key, body, dashboard_tiles.BODY_CACHE_SECONDS)
+    body_html = mark_safe(body)  # nosec B308 B703 - the output of our own autoescaping template, from our cache
+    return render(request, "outreach/dashboard/index.html", {"form": form, "flt": flt, "body_html": body_html})
 
 
 # --- Owner exports ----------------------------------------------------------------------------------

@@ -238,3 +238,20 @@ class ExportJob(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return int(100 * self.rows_done / self.rows_total) if self.rows_total else 0
+
+
+class LiveVersion(models.Model):
+    """Per store, the version of the dashboard's live tiles: the notes pipeline and the complaints.
+
+    Bumped (``outreach.live_versions.live_changed``) in the transaction of every write to a note or a
+    complaint of the store, so a page that reads the version before the tiles never caches older
+    counts under a newer version. ``changed_at`` makes a version unique across database restores
+    (a counter alone would start again and meet old cache entries).
+    """
+
+    store = models.OneToOneField("customers.Store", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    version = models.BigIntegerField(default=0)
+    changed_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"live@{self.store_id}={self.version}"

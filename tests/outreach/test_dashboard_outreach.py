@@ -327,10 +327,10 @@ def test_a_second_view_reads_the_tiles_from_the_cache_until_their_tables_change(
     client = login(manager)
     params = {"start": "2026-11-01", "end": "2026-11-30"}
     first = client.get(URL, params).content.decode()
-    with django_assert_max_num_queries(7):  # session, user, 2FA, membership, stores + versions, pipeline, complaints
+    with django_assert_max_num_queries(5):  # session, user, 2FA, membership, stores + versions (the body is cached)
         second = client.get(URL, params).content.decode()
     assert _json(second, "dashboard-data") == _json(first, "dashboard-data") and "+40.0" in second
-    # A note ticked as posted shows at once (the pipeline is live) ...
+    # A note ticked as posted shows at once (it bumps the store's live version) ...
     Note.objects.filter(assigned_to=staff, status=NoteStatus.WRITTEN).update(
         status=NoteStatus.POSTED, posted_at=dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
     )
