@@ -807,6 +807,7 @@ STATE_COLUMNS = (
     "median_gap_days",
     "window_visits",
     "window_revenue",
+    "window_oldest",
     "quarters_with_visit",
     "monthly_cv",
     "referred_buyers",
@@ -917,7 +918,7 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
         ),
         f AS (
             SELECT customer_id, visits, tickets, first_visit, last_visit, median_gap_days, window_visits,
-                   window_revenue, quarters_with_visit, monthly_cv, referred_buyers, status,
+                   window_revenue, o0 AS window_oldest, quarters_with_visit, monthly_cv, referred_buyers, status,
                    CASE WHEN visits <= 1 THEN 'buyer'
                         WHEN visits < %(min_visits)s OR status IN ('lapsed', 'lost') THEN 'repeat'
                         WHEN referred_buyers > 0 THEN 'advocate'
@@ -1039,6 +1040,92 @@ def segment_chunk_write(
         visited, gone, _updated, _inserted, _moves = cur.fetchone()
         cur.execute("DROP TABLE segchunk_f, segchunk_cur")
     return len(customers.ids) if customers.ids is not None else visited + gone
+
+
+def segment_slide(
+    *,
+    scope_key: str,
+    store_id: int | None,
+    customer_ids: Sequence[int],
+    windows: rules.Windows,
+    policy: rules.Policy,
+) -> list[int]:
+    """Slide the 365-day window of the customers whose only change by ``windows.as_of`` is that their
+    oldest counted day left it: subtract the days that left (``window_oldest`` up to the new window
+    start) from the window figures, take the next oldest day from the index, and recompute ``due_on``.
+
+    Only rows due (``due_on`` ≤ as_of) whose status terms (end of "new", lost, lapse threshold) have not
+    come are slid; status, ladder and every other figure cannot have moved for them (the caller leaves
+    out customers with changed tickets, and runs this only within the month of the previous run, so the
+    monthly figures are unchanged). Idempotent: a slid row has ``window_oldest`` ≥ the window start and
+    ``due_on`` after as_of, so a second application finds nothing. Returns the customers slid, whom
+    the run need not recompute. PostgreSQL only (the ORM path recomputes them).
+    """
+    if not use_sql() or not customer_ids:
+        return []
+    table, state = VisitDay._meta.db_table, CustomerSegmentState._meta.db_table
+    store = "" if store_id is None else "AND v.store_id = %(store)s"
+    params = {
+        "scope": scope_key,
+        "ids": list(customer_ids),
+        "store": store_id,
+        "as_of": windows.as_of,
+        "ws": windows.window_start,
+        "oldest_month": windows.months[-1][0],
+        "next_month": (windows.as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1),
+        "lost": policy.lost_after_days,
+        "new": policy.new_window_days,
+        "min_visits": policy.lapse_min_visits,
+        "mult": float(policy.lapse_multiplier),
+        "floor": float(policy.lapse_floor_days),
+        "window": policy.window_days,
+    }
+    # The terms of rules.due_on_for that do not depend on the window (their dates are after the previous
+    # run's as_of by construction; a row slides only if none has come by this as_of).
+    t_new = "CASE WHEN s.status = 'new' THEN s.first_visit + (%(new)s + 1) END"
+    t_lost = "CASE WHEN s.status <> 'lost' THEN s.last_visit + (%(lost)s + 1) END"
+    t_lapse = """CASE WHEN s.status IN ('new', 'active') AND s.visits >= %(min_visits)s
+                      THEN s.last_visit + (floor(CASE WHEN s.median_gap_days IS NULL THEN %(floor)s::float8
+                          ELSE greatest(%(mult)s::float8 * s.median_gap_days, %(floor)s::float8) END)::int + 1) END"""
+    t_month = """CASE WHEN s.last_visit >= %(oldest_month)s AND %(next_month)s > %(as_of)s
+                      THEN %(next_month)s::date END"""
+    sql = f"""
+        WITH s AS MATERIALIZED (
+            SELECT s.id, s.customer_id, s.window_oldest, {t_new} AS t_new, {t_lost} AS t_lost,
+                   {t_lapse} AS t_lapse, {t_month} AS t_month
+            FROM {state} s
+            WHERE s.scope_key = %(scope)s AND s.customer_id = ANY(%(ids)s) AND s.due_on <= %(as_of)s
+              AND s.window_oldest < %(ws)s
+        ),
+        e AS MATERIALIZED (
+            SELECT * FROM s
+            WHERE coalesce(t_new > %(as_of)s, true) AND coalesce(t_lost > %(as_of)s, true)
+              AND coalesce(t_lapse > %(as_of)s, true)
+        ),
+        n AS (
+            SELECT e.id, e.customer_id, e.t_new, e.t_lost, e.t_lapse, e.t_month, gone.visits, gone.revenue,
+                   (SELECT min(v.day) FROM {table} v
+                    WHERE v.customer_id = e.customer_id AND v.day >= %(ws)s AND v.day < %(as_of)s {store}) AS o0
+            FROM e CROSS JOIN LATERAL (
+                -- the days that left the window (a chain day is a visit if any store sold)
+                SELECT count(*) FILTER (WHERE d.sales > 0) AS visits, coalesce(sum(d.revenue), 0) AS revenue
+                FROM (SELECT v.day, sum(v.sales) AS sales, sum(v.revenue) AS revenue FROM {table} v
+                      WHERE v.customer_id = e.customer_id AND v.day >= e.window_oldest AND v.day < %(ws)s {store}
+                      GROUP BY v.day) d
+            ) gone
+        )
+        UPDATE {state} s
+        SET window_visits = s.window_visits - n.visits,
+            window_revenue = s.window_revenue - n.revenue,
+            window_oldest = n.o0,
+            due_on = LEAST(n.t_new, n.t_lost, n.t_lapse, n.o0 + (%(window)s + 1), n.t_month)
+        FROM n WHERE s.id = n.id
+        RETURNING s.customer_id
+    """
+    with transaction.atomic(), connection.cursor() as cur:
+        _heavy_statement(cur)
+        cur.execute(sql, params)
+        return sorted(r[0] for r in cur.fetchall())
 
 
 # --- The visit model over the state table (PostgreSQL) ----------------------------------------------

@@ -190,6 +190,9 @@ class CustomerSegmentState(models.Model):
     median_gap_days = models.FloatField(null=True, blank=True)
     window_visits = models.PositiveIntegerField(default=0)
     window_revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # The oldest day (visit or return) the window figures count: when it leaves the window, a nightly run
+    # slides the figures (subtracts the days that left, finds the next oldest) instead of recomputing.
+    window_oldest = models.DateField(null=True, blank=True)
     quarters_with_visit = models.PositiveSmallIntegerField(default=0)
     monthly_cv = models.FloatField(null=True, blank=True)
     referred_buyers = models.PositiveIntegerField(default=0)
