@@ -42,7 +42,7 @@ from django.db.models.functions import Coalesce, Rank, RowNumber, TruncDate
 from customers.models import Customer, PurchaseTicket, Store
 
 from . import rules
-from .models import CustomerSegmentState, SegmentChange, VisitDay, VisitDayFeed
+from .models import ChainVisitDay, CustomerSegmentState, SegmentChange, VisitDay, VisitDayFeed
 
 
 @dataclass(frozen=True)
@@ -724,17 +724,75 @@ def visit_days_apply(*, ticket_ids: Sequence[int] | None = None, id_range: tuple
                  AND t.purchased_at < (((k.day + 1)::timestamp + interval '3 hours') AT TIME ZONE k.time_zone)
                  AND (t.purchased_at AT TIME ZONE k.time_zone)::date = k.day
                 GROUP BY k.customer_id, k.store_id, k.day
+            ),
+            up AS (
+                INSERT INTO {table} AS v (customer_id, store_id, day, sales, revenue)
+                SELECT customer_id, store_id, day, sales, revenue FROM agg
+                ON CONFLICT (customer_id, day, store_id) DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
+                WHERE (v.sales, v.revenue) IS DISTINCT FROM (EXCLUDED.sales, EXCLUDED.revenue)
+                RETURNING customer_id, day
             )
-            INSERT INTO {table} AS v (customer_id, store_id, day, sales, revenue)
-            SELECT customer_id, store_id, day, sales, revenue FROM agg
-            ON CONFLICT (customer_id, day, store_id) DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
-            WHERE (v.sales, v.revenue) IS DISTINCT FROM (EXCLUDED.sales, EXCLUDED.revenue)
+            SELECT customer_id, min(day), count(*) FROM up GROUP BY customer_id ORDER BY customer_id
         """
         with transaction.atomic(), connection.cursor() as cur:
             _visit_day_lock(cur)
             cur.execute(sql, params)
-            written += cur.rowcount
+            touched = cur.fetchall()
+            written += sum(n for _, _, n in touched)
+            # The chain's days of the customers whose store days moved, from the earliest moved day on.
+            chain_days_refresh(cur, customer_ids=[c for c, _, _ in touched], from_days=[d for _, d, _ in touched])
     return written
+
+
+def chain_days_refresh(cur, *, customer_ids: Sequence[int] | None, from_days: Sequence[dt.date] | None = None) -> None:
+    """Recompute :class:`ChainVisitDay` from the store visit-days: for each customer from their
+    ``from_days`` entry on (the gap of the first recomputed visit is seeded from the chain's visit
+    before it, which did not move), or every row (``customer_ids`` None). Inside the caller's
+    transaction, under the visit-day lock."""
+    chain, table = ChainVisitDay._meta.db_table, VisitDay._meta.db_table
+    if customer_ids is None:
+        cur.execute(f"DELETE FROM {chain}")
+        cur.execute(
+            f"""INSERT INTO {chain} (customer_id, day, sales, revenue, gap)
+                SELECT customer_id, day, sales, revenue,
+                       CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
+                           PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) END
+                FROM (SELECT customer_id, day, sum(sales)::int AS sales, sum(revenue) AS revenue
+                      FROM {table} GROUP BY customer_id, day) d
+                ORDER BY customer_id, day"""
+        )
+        return
+    if not customer_ids:
+        return
+    params = {"ids": list(customer_ids), "froms": list(from_days)}
+    keys = "SELECT * FROM unnest(%(ids)s::bigint[], %(froms)s::date[]) AS k(customer_id, from_day)"
+    cur.execute(
+        f"DELETE FROM {chain} c USING ({keys}) k WHERE c.customer_id = k.customer_id AND c.day >= k.from_day", params
+    )
+    cur.execute(
+        f"""
+        WITH k AS ({keys}),
+        seed AS (
+            SELECT k.customer_id, k.from_day,
+                   (SELECT max(c.day) FROM {chain} c
+                    WHERE c.customer_id = k.customer_id AND c.day < k.from_day AND c.sales > 0) AS prev
+            FROM k
+        ),
+        d AS (
+            SELECT v.customer_id, v.day, sum(v.sales)::int AS sales, sum(v.revenue) AS revenue
+            FROM {table} v JOIN k ON v.customer_id = k.customer_id AND v.day >= k.from_day
+            GROUP BY v.customer_id, v.day
+        )
+        INSERT INTO {chain} (customer_id, day, sales, revenue, gap)
+        SELECT d.customer_id, d.day, d.sales, d.revenue,
+               CASE WHEN d.sales > 0 THEN d.day - coalesce(max(d.day) FILTER (WHERE d.sales > 0) OVER (
+                   PARTITION BY d.customer_id ORDER BY d.day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   seed.prev) END
+        FROM d JOIN seed ON seed.customer_id = d.customer_id
+        ORDER BY d.customer_id, d.day
+        """,
+        params,
+    )
 
 
 def visit_days_rebuild(*, customer_ids: Sequence[int] | None = None, store_ids: Sequence[int] | None = None) -> int:
@@ -762,7 +820,13 @@ def visit_days_rebuild(*, customer_ids: Sequence[int] | None = None, store_ids: 
             "ORDER BY customer_id, day, store_id",
             params,
         )
-        return cur.rowcount
+        written = cur.rowcount
+        # The chain's days: these customers' from their first day; a store's time zone: everyone's.
+        if customer_ids is not None:
+            chain_days_refresh(cur, customer_ids=list(customer_ids), from_days=[dt.date.min] * len(customer_ids))
+        else:
+            chain_days_refresh(cur, customer_ids=None)
+        return written
 
 
 def visit_days_sync(*, now: dt.datetime | None = None) -> int:
@@ -795,6 +859,7 @@ def visit_days_sync(*, now: dt.datetime | None = None) -> int:
 def visit_days_forget(*, customer_id: int) -> None:
     """Erasure: the customer's visit-days go now (their tickets are unlinked)."""
     VisitDay.objects.filter(customer_id=customer_id).delete()
+    ChainVisitDay.objects.filter(customer_id=customer_id).delete()
 
 
 # --- One chunk of a run, set-based (PostgreSQL) ------------------------------------------------------
@@ -852,28 +917,26 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
     var = " + ".join(f"(m{i} - mean) ^ 2" for i in range(n))
     quarters = " + ".join(f"({' + '.join(f'm{j}' for j in range(q, min(q + 3, n)))} > 0)::int" for q in range(0, n, 3))
     if store_id is None:
-        # The chain: a day is a visit if any store sold that day; the index hands the rows over in order.
-        d = f"""SELECT customer_id, day, sum(sales) AS sales, sum(revenue) AS revenue FROM {table}
-                WHERE day < %(as_of)s {extra} GROUP BY customer_id, day"""
-        bought = f"SELECT 1 FROM {table} b WHERE b.customer_id = c.id AND b.sales > 0 AND b.day < %(as_of)s"
+        # The chain: its own visit-day rows (a day is a visit if any store sold), each visit's gap stored
+        # with it — no regrouping of the stores' rows, no window; the index hands them over in order.
+        chain = ChainVisitDay._meta.db_table
+        v = f"""SELECT customer_id, day, sales, revenue, gap FROM {chain}
+                WHERE day < %(as_of)s {extra}"""
+        bought = f"SELECT 1 FROM {chain} b WHERE b.customer_id = c.id AND b.sales > 0 AND b.day < %(as_of)s"
     else:
         params["store"] = store_id
-        d = f"""SELECT customer_id, day, sales, revenue FROM {table}
-                WHERE store_id = %(store)s AND day < %(as_of)s {extra}"""
+        # The gap to the previous *visit* day in the store (return-only days are skipped by the FILTER).
+        v = f"""SELECT customer_id, day, sales, revenue,
+                       CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
+                           PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                       ) END AS gap
+                FROM {table} WHERE store_id = %(store)s AND day < %(as_of)s {extra}"""
         bought = (
             f"SELECT 1 FROM {table} b WHERE b.customer_id = c.id AND b.store_id = %(store)s"
             " AND b.sales > 0 AND b.day < %(as_of)s"
         )
     sql = f"""
-        d AS ({d}),
-        v AS (
-            -- The gap to the previous *visit* day (return-only days are skipped by the FILTER).
-            SELECT customer_id, day, sales, revenue,
-                   CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
-                       PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                   ) END AS gap
-            FROM d
-        ),
+        v AS ({v}),
         a0 AS (
             SELECT customer_id,
                    count(*) FILTER (WHERE sales > 0) AS visits, sum(sales)::int AS tickets,
@@ -1063,7 +1126,8 @@ def segment_slide(
     """
     if not use_sql() or not customer_ids:
         return []
-    table, state = VisitDay._meta.db_table, CustomerSegmentState._meta.db_table
+    state = CustomerSegmentState._meta.db_table
+    table = (ChainVisitDay if store_id is None else VisitDay)._meta.db_table
     store = "" if store_id is None else "AND v.store_id = %(store)s"
     params = {
         "scope": scope_key,

@@ -323,6 +323,31 @@ class VisitDay(models.Model):
         return f"{self.customer_id}@{self.store_id}/{self.day}"
 
 
+class ChainVisitDay(models.Model):
+    """One customer's tickets on one local day across every store (the chain's visit-day), with the
+    visit's **gap**: days since the customer's previous visit day (NULL on the first visit and on a
+    return-only day, ``sales = 0``). The chain's runs read these rows as they are — no regrouping of the
+    stores' rows per day, no window for the gaps. Derived from :class:`VisitDay` wherever that table is
+    written (:func:`outreach.analytics.visit_days_apply` recomputes each touched customer's rows from
+    the earliest touched day on, seeding the gap from the visit before it; the rebuilds and the erasure
+    rebuild or delete the customer's rows). Derived data only: safe to rebuild.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    sales = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    gap = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "day"], name="chainvisitday_customer_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.day}"
+
+
 class VisitDayFeed(models.Model):
     """The single row saying how far :class:`VisitDay` is current: every ticket with an id up to
     ``ticket_watermark`` is folded in, with each store's days counted in ``zones`` (store id → time
