@@ -250,13 +250,19 @@ def referred_buyers(*, store_id: int | None, as_of: dt.date, customers: Customer
 
 
 def customers_with_tickets_between(*, store_id: int | None, purchased_from: dt.date, as_of: dt.date) -> set[int]:
-    """Customers with tickets on days that newly fall before ``as_of`` (a superset: ±1 day around the zones)."""
+    """Customers with tickets on local days from ``purchased_from`` up to ``as_of`` (the days that newly fall
+    before ``as_of``). The index range is ±1 day around the zones; the local day is then checked exactly
+    (without it the previous run's last day came along: ~6,600 customers recomputed for nothing a night)."""
     lower = dt.datetime.combine(purchased_from - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     upper = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     # Naming every store lets PostgreSQL use the (store, purchased_at) index instead of scanning all tickets.
     stores = [store_id] if store_id is not None else list(Store.objects.values_list("pk", flat=True))
-    qs = PurchaseTicket.objects.filter(
-        store_id__in=stores, customer__isnull=False, purchased_at__gte=lower, purchased_at__lt=upper
+    qs = (
+        PurchaseTicket.objects.filter(
+            store_id__in=stores, customer__isnull=False, purchased_at__gte=lower, purchased_at__lt=upper
+        )
+        .annotate(day=local_day(store_id))
+        .filter(day__gte=purchased_from, day__lt=as_of)
     )
     return set(qs.values_list("customer_id", flat=True).distinct())
 
