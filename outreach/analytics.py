@@ -734,7 +734,8 @@ def visit_days_apply(*, ticket_ids: Sequence[int] | None = None, id_range: tuple
             up AS (
                 INSERT INTO {table} AS v (customer_id, store_id, day, sales, revenue)
                 SELECT customer_id, store_id, day, sales, revenue FROM agg
-                ON CONFLICT (customer_id, day, store_id) DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
+                ON CONFLICT (customer_id, day, store_id)
+                DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
                 WHERE (v.sales, v.revenue) IS DISTINCT FROM (EXCLUDED.sales, EXCLUDED.revenue)
                 RETURNING customer_id, day
             )

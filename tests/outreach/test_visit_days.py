@@ -80,7 +80,9 @@ def test_a_day_row_counts_sales_and_nets_returns_in_the_stores_local_day(best_re
     assert between not in old_days
     late = [ticket(best_regular, store, dt.datetime.combine(between, dt.time(12), tzinfo=store.tz))]
     late.append(
-        ticket(best_regular, store, dt.datetime.combine(old_days[3], dt.time(18), tzinfo=store.tz), "-1.00", is_return=True)
+        ticket(
+            best_regular, store, dt.datetime.combine(old_days[3], dt.time(18), tzinfo=store.tz), "-1.00", is_return=True
+        )
     )
     analytics.visit_days_apply(ticket_ids=[t.pk for t in late])
     assert chain_rows() == chain_of(table())
