@@ -758,6 +758,8 @@ def chain_days_refresh(cur, *, customer_ids: Sequence[int] | None, from_days: Se
     transaction, under the visit-day lock."""
     chain, table = ChainVisitDay._meta.db_table, VisitDay._meta.db_table
     if customer_ids is None:
+        # (DELETE, not TRUNCATE: the deferred foreign-key checks of rows written earlier in the same
+        # transaction forbid a TRUNCATE. The old row versions wait for (auto)vacuum.)
         cur.execute(f"DELETE FROM {chain}")
         cur.execute(
             f"""INSERT INTO {chain} (customer_id, day, sales, revenue, gap)
@@ -768,6 +770,8 @@ def chain_days_refresh(cur, *, customer_ids: Sequence[int] | None, from_days: Se
                       FROM {table} GROUP BY customer_id, day) d
                 ORDER BY customer_id, day"""
         )
+        # Statistics now: a run right after the first fill planned its chunks against an unanalysed table.
+        cur.execute(f"ANALYZE {chain}")
         return
     if not customer_ids:
         return
