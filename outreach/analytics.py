@@ -1178,10 +1178,12 @@ def segment_slide(
               AND coalesce(t_lapse > %(as_of)s, true)
         ),
         n AS (
-            SELECT e.id, e.customer_id, e.t_new, e.t_lost, e.t_lapse, e.t_month, gone.visits, gone.revenue,
-                   (SELECT min(v.day) FROM {table} v
-                    WHERE v.customer_id = e.customer_id AND v.day >= %(ws)s AND v.day < %(as_of)s {store}) AS o0
+            SELECT e.id, e.customer_id, e.t_new, e.t_lost, e.t_lapse, e.t_month, gone.visits, gone.revenue, nx.o0
             FROM e CROSS JOIN LATERAL (
+                -- the next oldest day inside the window (one index probe)
+                SELECT min(v.day) AS o0 FROM {table} v
+                WHERE v.customer_id = e.customer_id AND v.day >= %(ws)s AND v.day < %(as_of)s {store}
+            ) nx CROSS JOIN LATERAL (
                 -- the days that left the window (a chain day is a visit if any store sold)
                 SELECT count(*) FILTER (WHERE d.sales > 0) AS visits, coalesce(sum(d.revenue), 0) AS revenue
                 FROM (SELECT v.day, sum(v.sales) AS sales, sum(v.revenue) AS revenue FROM {table} v
