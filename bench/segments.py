@@ -276,6 +276,9 @@ def main() -> None:
     timed("visit-day table bulk fill (once)", lambda: analytics.visit_days_sync(), results)
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE outreach_visitday")
+        cur.execute("SELECT to_regclass('outreach_chainvisitday') IS NOT NULL")
+        if cur.fetchone()[0]:  # the chain's visit-days (branch segnight), filled with the store rows
+            cur.execute("VACUUM ANALYZE outreach_chainvisitday")
         cur.execute("SELECT count(*) FROM outreach_visitday")
         print(f"  {cur.fetchone()[0]:,} visit-day rows")
     now = dt.datetime.now(dt.UTC)

@@ -42,7 +42,7 @@ from django.db.models.functions import Coalesce, Rank, RowNumber, TruncDate
 from customers.models import Customer, PurchaseTicket, Store
 
 from . import rules
-from .models import CustomerSegmentState, SegmentChange, VisitDay, VisitDayFeed
+from .models import ChainVisitDay, CustomerSegmentState, SegmentChange, VisitDay, VisitDayFeed
 
 
 @dataclass(frozen=True)
@@ -250,13 +250,19 @@ def referred_buyers(*, store_id: int | None, as_of: dt.date, customers: Customer
 
 
 def customers_with_tickets_between(*, store_id: int | None, purchased_from: dt.date, as_of: dt.date) -> set[int]:
-    """Customers with tickets on days that newly fall before ``as_of`` (a superset: ±1 day around the zones)."""
+    """Customers with tickets on local days from ``purchased_from`` up to ``as_of`` (the days that newly fall
+    before ``as_of``). The index range is ±1 day around the zones; the local day is then checked exactly
+    (without it the previous run's last day came along: ~6,600 customers recomputed for nothing a night)."""
     lower = dt.datetime.combine(purchased_from - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     upper = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
     # Naming every store lets PostgreSQL use the (store, purchased_at) index instead of scanning all tickets.
     stores = [store_id] if store_id is not None else list(Store.objects.values_list("pk", flat=True))
-    qs = PurchaseTicket.objects.filter(
-        store_id__in=stores, customer__isnull=False, purchased_at__gte=lower, purchased_at__lt=upper
+    qs = (
+        PurchaseTicket.objects.filter(
+            store_id__in=stores, customer__isnull=False, purchased_at__gte=lower, purchased_at__lt=upper
+        )
+        .annotate(day=local_day(store_id))
+        .filter(day__gte=purchased_from, day__lt=as_of)
     )
     return set(qs.values_list("customer_id", flat=True).distinct())
 
@@ -724,17 +730,80 @@ def visit_days_apply(*, ticket_ids: Sequence[int] | None = None, id_range: tuple
                  AND t.purchased_at < (((k.day + 1)::timestamp + interval '3 hours') AT TIME ZONE k.time_zone)
                  AND (t.purchased_at AT TIME ZONE k.time_zone)::date = k.day
                 GROUP BY k.customer_id, k.store_id, k.day
+            ),
+            up AS (
+                INSERT INTO {table} AS v (customer_id, store_id, day, sales, revenue)
+                SELECT customer_id, store_id, day, sales, revenue FROM agg
+                ON CONFLICT (customer_id, day, store_id)
+                DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
+                WHERE (v.sales, v.revenue) IS DISTINCT FROM (EXCLUDED.sales, EXCLUDED.revenue)
+                RETURNING customer_id, day
             )
-            INSERT INTO {table} AS v (customer_id, store_id, day, sales, revenue)
-            SELECT customer_id, store_id, day, sales, revenue FROM agg
-            ON CONFLICT (customer_id, day, store_id) DO UPDATE SET sales = EXCLUDED.sales, revenue = EXCLUDED.revenue
-            WHERE (v.sales, v.revenue) IS DISTINCT FROM (EXCLUDED.sales, EXCLUDED.revenue)
+            SELECT customer_id, min(day), count(*) FROM up GROUP BY customer_id ORDER BY customer_id
         """
         with transaction.atomic(), connection.cursor() as cur:
             _visit_day_lock(cur)
             cur.execute(sql, params)
-            written += cur.rowcount
+            touched = cur.fetchall()
+            written += sum(n for _, _, n in touched)
+            # The chain's days of the customers whose store days moved, from the earliest moved day on.
+            chain_days_refresh(cur, customer_ids=[c for c, _, _ in touched], from_days=[d for _, d, _ in touched])
     return written
+
+
+def chain_days_refresh(cur, *, customer_ids: Sequence[int] | None, from_days: Sequence[dt.date] | None = None) -> None:
+    """Recompute :class:`ChainVisitDay` from the store visit-days: for each customer from their
+    ``from_days`` entry on (the gap of the first recomputed visit is seeded from the chain's visit
+    before it, which did not move), or every row (``customer_ids`` None). Inside the caller's
+    transaction, under the visit-day lock."""
+    chain, table = ChainVisitDay._meta.db_table, VisitDay._meta.db_table
+    if customer_ids is None:
+        # (DELETE, not TRUNCATE: the deferred foreign-key checks of rows written earlier in the same
+        # transaction forbid a TRUNCATE. The old row versions wait for (auto)vacuum.)
+        cur.execute(f"DELETE FROM {chain}")
+        cur.execute(
+            f"""INSERT INTO {chain} (customer_id, day, sales, revenue, gap)
+                SELECT customer_id, day, sales, revenue,
+                       CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
+                           PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) END
+                FROM (SELECT customer_id, day, sum(sales)::int AS sales, sum(revenue) AS revenue
+                      FROM {table} GROUP BY customer_id, day) d
+                ORDER BY customer_id, day"""
+        )
+        # Statistics now: a run right after the first fill planned its chunks against an unanalysed table.
+        cur.execute(f"ANALYZE {chain}")
+        return
+    if not customer_ids:
+        return
+    params = {"ids": list(customer_ids), "froms": list(from_days)}
+    keys = "SELECT * FROM unnest(%(ids)s::bigint[], %(froms)s::date[]) AS k(customer_id, from_day)"
+    cur.execute(
+        f"DELETE FROM {chain} c USING ({keys}) k WHERE c.customer_id = k.customer_id AND c.day >= k.from_day", params
+    )
+    cur.execute(
+        f"""
+        WITH k AS ({keys}),
+        seed AS (
+            SELECT k.customer_id, k.from_day,
+                   (SELECT max(c.day) FROM {chain} c
+                    WHERE c.customer_id = k.customer_id AND c.day < k.from_day AND c.sales > 0) AS prev
+            FROM k
+        ),
+        d AS (
+            SELECT v.customer_id, v.day, sum(v.sales)::int AS sales, sum(v.revenue) AS revenue
+            FROM {table} v JOIN k ON v.customer_id = k.customer_id AND v.day >= k.from_day
+            GROUP BY v.customer_id, v.day
+        )
+        INSERT INTO {chain} (customer_id, day, sales, revenue, gap)
+        SELECT d.customer_id, d.day, d.sales, d.revenue,
+               CASE WHEN d.sales > 0 THEN d.day - coalesce(max(d.day) FILTER (WHERE d.sales > 0) OVER (
+                   PARTITION BY d.customer_id ORDER BY d.day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   seed.prev) END
+        FROM d JOIN seed ON seed.customer_id = d.customer_id
+        ORDER BY d.customer_id, d.day
+        """,
+        params,
+    )
 
 
 def visit_days_rebuild(*, customer_ids: Sequence[int] | None = None, store_ids: Sequence[int] | None = None) -> int:
@@ -762,7 +831,13 @@ def visit_days_rebuild(*, customer_ids: Sequence[int] | None = None, store_ids: 
             "ORDER BY customer_id, day, store_id",
             params,
         )
-        return cur.rowcount
+        written = cur.rowcount
+        # The chain's days: these customers' from their first day; a store's time zone: everyone's.
+        if customer_ids is not None:
+            chain_days_refresh(cur, customer_ids=list(customer_ids), from_days=[dt.date.min] * len(customer_ids))
+        else:
+            chain_days_refresh(cur, customer_ids=None)
+        return written
 
 
 def visit_days_sync(*, now: dt.datetime | None = None) -> int:
@@ -795,6 +870,7 @@ def visit_days_sync(*, now: dt.datetime | None = None) -> int:
 def visit_days_forget(*, customer_id: int) -> None:
     """Erasure: the customer's visit-days go now (their tickets are unlinked)."""
     VisitDay.objects.filter(customer_id=customer_id).delete()
+    ChainVisitDay.objects.filter(customer_id=customer_id).delete()
 
 
 # --- One chunk of a run, set-based (PostgreSQL) ------------------------------------------------------
@@ -807,6 +883,7 @@ STATE_COLUMNS = (
     "median_gap_days",
     "window_visits",
     "window_revenue",
+    "window_oldest",
     "quarters_with_visit",
     "monthly_cv",
     "referred_buyers",
@@ -851,28 +928,26 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
     var = " + ".join(f"(m{i} - mean) ^ 2" for i in range(n))
     quarters = " + ".join(f"({' + '.join(f'm{j}' for j in range(q, min(q + 3, n)))} > 0)::int" for q in range(0, n, 3))
     if store_id is None:
-        # The chain: a day is a visit if any store sold that day; the index hands the rows over in order.
-        d = f"""SELECT customer_id, day, sum(sales) AS sales, sum(revenue) AS revenue FROM {table}
-                WHERE day < %(as_of)s {extra} GROUP BY customer_id, day"""
-        bought = f"SELECT 1 FROM {table} b WHERE b.customer_id = c.id AND b.sales > 0 AND b.day < %(as_of)s"
+        # The chain: its own visit-day rows (a day is a visit if any store sold), each visit's gap stored
+        # with it — no regrouping of the stores' rows, no window; the index hands them over in order.
+        chain = ChainVisitDay._meta.db_table
+        v = f"""SELECT customer_id, day, sales, revenue, gap FROM {chain}
+                WHERE day < %(as_of)s {extra}"""
+        bought = f"SELECT 1 FROM {chain} b WHERE b.customer_id = c.id AND b.sales > 0 AND b.day < %(as_of)s"
     else:
         params["store"] = store_id
-        d = f"""SELECT customer_id, day, sales, revenue FROM {table}
-                WHERE store_id = %(store)s AND day < %(as_of)s {extra}"""
+        # The gap to the previous *visit* day in the store (return-only days are skipped by the FILTER).
+        v = f"""SELECT customer_id, day, sales, revenue,
+                       CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
+                           PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                       ) END AS gap
+                FROM {table} WHERE store_id = %(store)s AND day < %(as_of)s {extra}"""
         bought = (
             f"SELECT 1 FROM {table} b WHERE b.customer_id = c.id AND b.store_id = %(store)s"
             " AND b.sales > 0 AND b.day < %(as_of)s"
         )
     sql = f"""
-        d AS ({d}),
-        v AS (
-            -- The gap to the previous *visit* day (return-only days are skipped by the FILTER).
-            SELECT customer_id, day, sales, revenue,
-                   CASE WHEN sales > 0 THEN day - max(day) FILTER (WHERE sales > 0) OVER (
-                       PARTITION BY customer_id ORDER BY day ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-                   ) END AS gap
-            FROM d
-        ),
+        v AS ({v}),
         a0 AS (
             SELECT customer_id,
                    count(*) FILTER (WHERE sales > 0) AS visits, sum(sales)::int AS tickets,
@@ -917,7 +992,7 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
         ),
         f AS (
             SELECT customer_id, visits, tickets, first_visit, last_visit, median_gap_days, window_visits,
-                   window_revenue, quarters_with_visit, monthly_cv, referred_buyers, status,
+                   window_revenue, o0 AS window_oldest, quarters_with_visit, monthly_cv, referred_buyers, status,
                    CASE WHEN visits <= 1 THEN 'buyer'
                         WHEN visits < %(min_visits)s OR status IN ('lapsed', 'lost') THEN 'repeat'
                         WHEN referred_buyers > 0 THEN 'advocate'
@@ -1039,6 +1114,95 @@ def segment_chunk_write(
         visited, gone, _updated, _inserted, _moves = cur.fetchone()
         cur.execute("DROP TABLE segchunk_f, segchunk_cur")
     return len(customers.ids) if customers.ids is not None else visited + gone
+
+
+def segment_slide(
+    *,
+    scope_key: str,
+    store_id: int | None,
+    customer_ids: Sequence[int],
+    windows: rules.Windows,
+    policy: rules.Policy,
+) -> list[int]:
+    """Slide the 365-day window of the customers whose only change by ``windows.as_of`` is that their
+    oldest counted day left it: subtract the days that left (``window_oldest`` up to the new window
+    start) from the window figures, take the next oldest day from the index, and recompute ``due_on``.
+
+    Only rows due (``due_on`` ≤ as_of) whose status terms (end of "new", lost, lapse threshold) have not
+    come are slid; status, ladder and every other figure cannot have moved for them (the caller leaves
+    out customers with changed tickets, and runs this only within the month of the previous run, so the
+    monthly figures are unchanged). Idempotent: a slid row has ``window_oldest`` ≥ the window start and
+    ``due_on`` after as_of, so a second application finds nothing. Returns the customers slid, whom
+    the run need not recompute. PostgreSQL only (the ORM path recomputes them).
+    """
+    if not use_sql() or not customer_ids:
+        return []
+    state = CustomerSegmentState._meta.db_table
+    table = (ChainVisitDay if store_id is None else VisitDay)._meta.db_table
+    store = "" if store_id is None else "AND v.store_id = %(store)s"
+    params = {
+        "scope": scope_key,
+        "ids": list(customer_ids),
+        "store": store_id,
+        "as_of": windows.as_of,
+        "ws": windows.window_start,
+        "oldest_month": windows.months[-1][0],
+        "next_month": (windows.as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1),
+        "lost": policy.lost_after_days,
+        "new": policy.new_window_days,
+        "min_visits": policy.lapse_min_visits,
+        "mult": float(policy.lapse_multiplier),
+        "floor": float(policy.lapse_floor_days),
+        "window": policy.window_days,
+    }
+    # The terms of rules.due_on_for that do not depend on the window (their dates are after the previous
+    # run's as_of by construction; a row slides only if none has come by this as_of).
+    t_new = "CASE WHEN s.status = 'new' THEN s.first_visit + (%(new)s + 1) END"
+    t_lost = "CASE WHEN s.status <> 'lost' THEN s.last_visit + (%(lost)s + 1) END"
+    t_lapse = """CASE WHEN s.status IN ('new', 'active') AND s.visits >= %(min_visits)s
+                      THEN s.last_visit + (floor(CASE WHEN s.median_gap_days IS NULL THEN %(floor)s::float8
+                          ELSE greatest(%(mult)s::float8 * s.median_gap_days, %(floor)s::float8) END)::int + 1) END"""
+    t_month = """CASE WHEN s.last_visit >= %(oldest_month)s AND %(next_month)s > %(as_of)s
+                      THEN %(next_month)s::date END"""
+    sql = f"""
+        WITH s AS MATERIALIZED (
+            SELECT s.id, s.customer_id, s.window_oldest, {t_new} AS t_new, {t_lost} AS t_lost,
+                   {t_lapse} AS t_lapse, {t_month} AS t_month
+            FROM {state} s
+            WHERE s.scope_key = %(scope)s AND s.customer_id = ANY(%(ids)s) AND s.due_on <= %(as_of)s
+              AND s.window_oldest < %(ws)s
+        ),
+        e AS MATERIALIZED (
+            SELECT * FROM s
+            WHERE coalesce(t_new > %(as_of)s, true) AND coalesce(t_lost > %(as_of)s, true)
+              AND coalesce(t_lapse > %(as_of)s, true)
+        ),
+        n AS (
+            SELECT e.id, e.customer_id, e.t_new, e.t_lost, e.t_lapse, e.t_month, gone.visits, gone.revenue, nx.o0
+            FROM e CROSS JOIN LATERAL (
+                -- the next oldest day inside the window (one index probe)
+                SELECT min(v.day) AS o0 FROM {table} v
+                WHERE v.customer_id = e.customer_id AND v.day >= %(ws)s AND v.day < %(as_of)s {store}
+            ) nx CROSS JOIN LATERAL (
+                -- the days that left the window (a chain day is a visit if any store sold)
+                SELECT count(*) FILTER (WHERE d.sales > 0) AS visits, coalesce(sum(d.revenue), 0) AS revenue
+                FROM (SELECT v.day, sum(v.sales) AS sales, sum(v.revenue) AS revenue FROM {table} v
+                      WHERE v.customer_id = e.customer_id AND v.day >= e.window_oldest AND v.day < %(ws)s {store}
+                      GROUP BY v.day) d
+            ) gone
+        )
+        UPDATE {state} s
+        SET window_visits = s.window_visits - n.visits,
+            window_revenue = s.window_revenue - n.revenue,
+            window_oldest = n.o0,
+            due_on = LEAST(n.t_new, n.t_lost, n.t_lapse, n.o0 + (%(window)s + 1), n.t_month)
+        FROM n WHERE s.id = n.id
+        RETURNING s.customer_id
+    """
+    with transaction.atomic(), connection.cursor() as cur:
+        _heavy_statement(cur)
+        cur.execute(sql, params)
+        return sorted(r[0] for r in cur.fetchall())
 
 
 # --- The visit model over the state table (PostgreSQL) ----------------------------------------------

@@ -220,11 +220,26 @@ def _changed_customers(*, run: SegmentRun, prev: SegmentRun, store: Store | None
             "customer_id", flat=True
         )
     )
-    ids |= set(
+    due = set(
         CustomerSegmentState.objects.filter(scope_key=run.scope_key, due_on__lte=run.as_of).values_list(
             "customer_id", flat=True
         )
     )
+    if (run.as_of.year, run.as_of.month) == (prev.as_of.year, prev.as_of.month):
+        # Most customers due by time alone are due only because their oldest visit left the 365-day
+        # window: slid in one statement instead of recomputed (the monthly figures move only with the
+        # month, so only within the previous run's month).
+        policy = policy_for(store=store)
+        due -= set(
+            analytics.segment_slide(
+                scope_key=run.scope_key,
+                store_id=store.pk if store else None,
+                customer_ids=sorted(due - ids),
+                windows=rules.windows_for(run.as_of, policy),
+                policy=policy,
+            )
+        )
+    ids |= due
     # A referred customer's first purchase can make their referrer an advocate.
     ids |= set(
         Customer.objects.filter(pk__in=list(ids), referred_by__isnull=False).values_list("referred_by_id", flat=True)
@@ -267,6 +282,7 @@ def segments_chunk_apply(*, run: SegmentRun, chunk: ChunkSpec) -> int:
             st.median_gap_days,
             st.window_visits,
             st.window_revenue,
+            st.oldest_inside[0] if st.oldest_inside else None,
             c.quarters_with_visit,
             c.monthly_cv,
             st.referred_buyers,

@@ -190,6 +190,9 @@ class CustomerSegmentState(models.Model):
     median_gap_days = models.FloatField(null=True, blank=True)
     window_visits = models.PositiveIntegerField(default=0)
     window_revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    # The oldest day (visit or return) the window figures count: when it leaves the window, a nightly run
+    # slides the figures (subtracts the days that left, finds the next oldest) instead of recomputing.
+    window_oldest = models.DateField(null=True, blank=True)
     quarters_with_visit = models.PositiveSmallIntegerField(default=0)
     monthly_cv = models.FloatField(null=True, blank=True)
     referred_buyers = models.PositiveIntegerField(default=0)
@@ -318,6 +321,31 @@ class VisitDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id}@{self.store_id}/{self.day}"
+
+
+class ChainVisitDay(models.Model):
+    """One customer's tickets on one local day across every store (the chain's visit-day), with the
+    visit's **gap**: days since the customer's previous visit day (NULL on the first visit and on a
+    return-only day, ``sales = 0``). The chain's runs read these rows as they are — no regrouping of the
+    stores' rows per day, no window for the gaps. Derived from :class:`VisitDay` wherever that table is
+    written (:func:`outreach.analytics.visit_days_apply` recomputes each touched customer's rows from
+    the earliest touched day on, seeding the gap from the visit before it; the rebuilds and the erasure
+    rebuild or delete the customer's rows). Derived data only: safe to rebuild.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    sales = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"))
+    gap = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "day"], name="chainvisitday_customer_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id}/{self.day}"
 
 
 class VisitDayFeed(models.Model):

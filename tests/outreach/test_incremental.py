@@ -234,3 +234,50 @@ def test_an_erasure_drops_the_customers_segment_rows(best_regular, one_timer, ow
     assert not SegmentChange.objects.filter(customer=one_timer).exists()
     run = segments_refresh(store=None, as_of=AS_OF_DATE, now=timezone.now())
     assert run.counts["customers"] == 1 and run.counts["one_timer"] == 0
+
+
+@pytest.mark.parametrize("scope_store", [None, "store"])
+def test_a_customer_whose_oldest_day_leaves_the_window_is_slid_and_equals_a_full_run(store, other_store, scope_store):
+    """A weekly regular (some days in two stores, one return-only day near the window's start): each
+    night their oldest counted day may leave the 365-day window. The nightly run slides the window
+    figures instead of recomputing them, and still lands on exactly what a full run writes."""
+    from tests.factories import CustomerFactory, TicketFactory, visits
+    from tests.outreach.conftest import every
+
+    c = CustomerFactory(first_name="Slide", last_name="Weekly", home_store=store)
+    days = every(7, since=3, count=60)  # 3 to 416 days before Nov 1
+    sales = visits(c, days, total=Decimal("30.00"))
+    for i, day in enumerate(days[-12:]):  # the oldest weeks: a second ticket in the other store, other sums
+        TicketFactory(
+            customer=c,
+            store=other_store,
+            purchased_at=dt.datetime.combine(day, dt.time(10), tzinfo=other_store.tz),
+            total=Decimal("7.25") + i,
+        )
+    TicketFactory(  # a return-only day inside the window, near its start
+        customer=c,
+        store=store,
+        purchased_at=dt.datetime.combine(AS_OF_DATE - dt.timedelta(days=361), dt.time(12), tzinfo=store.tz),
+        total=Decimal("-30.00"),
+        is_return=True,
+        original=sales[-1],
+    )
+    scope_of = store if scope_store else None
+    scope = "chain" if scope_of is None else f"store:{store.pk}"
+    start = AS_OF_DATE + dt.timedelta(days=1)  # Nov 2; every run below stays in November
+    segments_refresh(store=scope_of, as_of=start, now=timezone.now(), full=True)
+    slid_nights = 0
+    for offset in range(1, 10):
+        as_of = start + dt.timedelta(days=offset)
+        before = CustomerSegmentState.objects.get(scope_key=scope, customer=c)
+        inc = segments_refresh(store=scope_of, as_of=as_of, now=timezone.now())
+        assert inc.mode == "incremental"
+        state_inc = snapshot(scope)
+        after = CustomerSegmentState.objects.get(scope_key=scope, customer=c)
+        if (before.window_visits, before.window_revenue) != (after.window_visits, after.window_revenue):
+            slid_nights += inc.customers_recomputed == 0
+        full = segments_refresh(store=scope_of, as_of=as_of, now=timezone.now(), full=True)
+        assert full.changes == 0, f"the full run found {full.changes} differences on {as_of}"
+        assert snapshot(scope) == state_inc, f"the slid state differs from a full run's on {as_of}"
+        assert full.counts == inc.counts
+    assert slid_nights >= 1, "the window moved without recomputing the customer"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from customers.models import Customer, PurchaseTicket
 from customers.signals import send_tickets_created
 from outreach import analytics, rules
-from outreach.models import CustomerSegmentState, VisitDay, VisitDayFeed
+from outreach.models import ChainVisitDay, CustomerSegmentState, VisitDay, VisitDayFeed
 from outreach.services import STATE_FIELDS, policy_for, segments_refresh
 from tests.outreach.conftest import AS_OF_DATE, generate_chain
 
@@ -20,6 +20,27 @@ pytestmark = pytest.mark.django_db
 
 def table() -> list[tuple]:
     return sorted(VisitDay.objects.values_list("customer_id", "store_id", "day", "sales", "revenue"))
+
+
+def chain_rows() -> list[tuple]:
+    return sorted(ChainVisitDay.objects.values_list("customer_id", "day", "sales", "revenue", "gap"))
+
+
+def chain_of(rows: list[tuple]) -> list[tuple]:
+    """The chain's visit-days from the stores' (customer, store, day, sales, revenue) rows: one row per
+    customer and day, with the days since the previous visit day on a visit (None on the first, and on a
+    return-only day)."""
+    days: dict = {}
+    for customer, _, day, sales, revenue in rows:
+        s, r = days.get((customer, day), (0, Decimal("0")))
+        days[(customer, day)] = (s + sales, r + revenue)
+    out, prev = [], {}
+    for (customer, day), (sales, revenue) in sorted(days.items()):
+        gap = (day - prev[customer]).days if sales > 0 and customer in prev else None
+        if sales > 0:
+            prev[customer] = day
+        out.append((customer, day, sales, revenue, gap))
+    return out
 
 
 def rebuilt() -> list[tuple]:
@@ -51,6 +72,21 @@ def test_a_day_row_counts_sales_and_nets_returns_in_the_stores_local_day(best_re
         day + dt.timedelta(days=2): (0, Decimal("-4.00")),
     }
     assert VisitDay.objects.filter(customer=best_regular).count() == before + 3
+    assert chain_rows() == chain_of(table())
+    # A late ticket between two old visits, and a return on an old visit day: the chain's rows from the
+    # earliest touched day on are recomputed (the next visit's gap shrinks), the rows before stay.
+    old_days = sorted(VisitDay.objects.filter(customer=best_regular, sales__gt=0).values_list("day", flat=True))
+    between = old_days[1] + (old_days[2] - old_days[1]) / 2
+    assert between not in old_days
+    late = [ticket(best_regular, store, dt.datetime.combine(between, dt.time(12), tzinfo=store.tz))]
+    late.append(
+        ticket(
+            best_regular, store, dt.datetime.combine(old_days[3], dt.time(18), tzinfo=store.tz), "-1.00", is_return=True
+        )
+    )
+    analytics.visit_days_apply(ticket_ids=[t.pk for t in late])
+    assert chain_rows() == chain_of(table())
+    assert (best_regular.pk, between, 1, Decimal("10.00"), (between - old_days[1]).days) in chain_rows()
 
 
 def test_the_receiver_the_catch_up_merges_and_erasures_keep_the_table_equal_to_a_rebuild(
@@ -70,6 +106,7 @@ def test_the_receiver_the_catch_up_merges_and_erasures_keep_the_table_equal_to_a
         send_tickets_created([t.pk for t in made])
     with django_capture_on_commit_callbacks(execute=True):
         send_tickets_created([t.pk for t in made])
+    assert chain_rows() == chain_of(table())
     assert table() == rebuilt()
     # Tickets that send no signal (demo data, a bulk load): the next run's catch-up folds them in.
     PurchaseTicket.objects.bulk_create(
@@ -83,11 +120,15 @@ def test_the_receiver_the_catch_up_merges_and_erasures_keep_the_table_equal_to_a
     VisitDayFeed.objects.update(ticket_watermark=max(t.pk for t in made))
     analytics.visit_days_sync()
     assert table() == expected
+    assert chain_rows() == chain_of(expected)
     # A merge moves the duplicate's days to the survivor; an erasure takes the customer's days away.
     customers_merge(survivor=people[0], duplicate=people[1], by=owner)
+    assert chain_rows() == chain_of(table())
     assert table() == rebuilt()
     customer_erase(customer=people[2], by=owner, at=timezone.now())
     assert not VisitDay.objects.filter(customer=people[2]).exists()
+    assert not ChainVisitDay.objects.filter(customer=people[2]).exists()
+    assert chain_rows() == chain_of(table())
     assert table() == rebuilt()
 
 
@@ -98,6 +139,7 @@ def test_a_store_whose_time_zone_changes_has_its_days_rebuilt(best_regular, stor
     store.save(update_fields=["time_zone"])
     analytics.visit_days_sync()
     got = table()
+    assert chain_rows() == chain_of(got)
     assert got == rebuilt() and got != before
     assert {d - dt.timedelta(days=1) for _, _, d, _, _ in before} == {d for _, _, d, _, _ in got}
 
@@ -113,7 +155,7 @@ def test_the_set_based_run_equals_the_python_rules_on_the_orm_figures(scope):
     expected = {}
     for st in stats:
         c = rules.classify(st, windows, policy)
-        row = {**dataclasses.asdict(st), **dataclasses.asdict(c)}
+        row = {**dataclasses.asdict(st), **dataclasses.asdict(c), "window_oldest": st.oldest_inside[0]}
         expected[st.customer_id] = tuple(row[f] for f in STATE_FIELDS)
     scope_key = "chain" if store is None else f"store:{store.pk}"
     got = {
