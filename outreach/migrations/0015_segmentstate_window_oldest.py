@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('outreach', '0013_note_pipeline_covering_indexes'),
+        ('outreach', '0014_liveversion'),
     ]
 
     operations = [

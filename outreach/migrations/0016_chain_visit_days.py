@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0007_ticket_return_code'),
-        ('outreach', '0014_segmentstate_window_oldest'),
+        ('outreach', '0015_segmentstate_window_oldest'),
     ]
 
     operations = [
