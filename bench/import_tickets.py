@@ -161,7 +161,8 @@ def project_import(url: str, path: Path, broker: str) -> tuple[float, float, str
     seconds, maxrss_kb, code = float(line[1]), int(line[2]), int(line[3])
     summary = next((x for x in out.splitlines() if x.startswith("import #")), out[-500:])
     phases = next((x[x.index("phases=") :] for x in out.splitlines() if "phases=" in x), "")
-    summary = f"{summary}\n          {phases}"
+    signals = next((x[x.index("tickets import signals") :] for x in out.splitlines() if "import signals" in x), "")
+    summary = f"{summary}\n          {phases}\n          {signals}"
     if code != 0:
         raise SystemExit(f"import_tickets failed ({code}):\n{out}")
     if broker:

@@ -14,6 +14,7 @@ from django.db.models import Min
 from django.db.models.functions import Lower
 
 from ..models import Customer, PurchaseTicket
+from .idruns import runs_of
 from .rows import (
     R_AT,
     R_CARD,
@@ -272,6 +273,10 @@ class OrmEngine:
     @property
     def customers_created(self) -> int:
         return len(self.created_ids)
+
+    def id_ranges(self, kind: str) -> Iterator[tuple[int, int]]:
+        """The new ticket (``"t"``) or customer (``"c"``) ids as ascending runs ``(lo, hi)`` of consecutive ids."""
+        return runs_of(sorted(self.ticket_ids if kind == "t" else self.created_ids))
 
     def id_chunks(self, kind: str, size: int) -> Iterator[list[int]]:
         """The new ticket (``"t"``) or customer (``"c"``) ids in ascending chunks of ``size``."""

@@ -19,6 +19,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import NOT_PROVIDED
 
 from ..models import Customer, PurchaseTicket
+from .idruns import ids_chunked
 from .initial_load import INITIAL_LOAD_MIN_ROWS, InitialLoad, table_smaller_than
 from .rows import (
     COLUMNS,
@@ -773,7 +774,7 @@ class PostgresEngine:
             return 0
         self.customers_created += created
         self._out_table(cur)
-        cur.execute(f"INSERT INTO {self.out} (kind, id) SELECT 'c', id FROM {self.new}")
+        cur.execute(f"INSERT INTO {self.out} (kind, lo, hi) {_runs_sql('c', self.new)}")
         # New customers are known by all their keys from now on (lowest id wins on a shared key).
         cur.execute(f"""UPDATE {self.card} m SET cid = n.id FROM {self.new} n WHERE m.cid IS NULL AND m.key = n.card""")
         for table, column in ((self.email, "email"), (self.phone, "phone")):
@@ -830,7 +831,7 @@ class PostgresEngine:
                         SELECT {select}, NULL{extra_params} FROM {t} s {keys}
                         WHERE s.return_of = ''
                         {{conflict}} RETURNING id)
-                    INSERT INTO {self.out} (kind, id) SELECT 't', id FROM ins""",
+                    INSERT INTO {self.out} (kind, lo, hi) {_runs_sql("t", "ins")}""",
                 extra_vals,
             )
             self._insert(
@@ -842,11 +843,11 @@ class PostgresEngine:
                           ON o.store_id = s.store_id AND o.number = s.return_of AND NOT o.is_return
                         WHERE s.return_of <> ''
                         {{conflict}} RETURNING id)
-                    INSERT INTO {self.out} (kind, id) SELECT 't', id FROM ins""",
+                    INSERT INTO {self.out} (kind, lo, hi) {_runs_sql("t", "ins")}""",
                 extra_vals,
             )
-            cur.execute(f"SELECT count(*) FROM {self.out} WHERE kind = 't'")
-            self.inserted = cur.fetchone()[0]
+            cur.execute(f"SELECT COALESCE(sum(hi - lo + 1), 0) FROM {self.out} WHERE kind = 't'")
+            self.inserted = int(cur.fetchone()[0])
 
     @staticmethod
     def _insert(cur, sql: str, params: list) -> None:
@@ -866,30 +867,39 @@ class PostgresEngine:
     # -- new ids, for the signals ------------------------------------------------------------------
     def _out_table(self, cur) -> None:
         if not self._out_made:
-            # Created inside the import's transaction: a rollback removes it too.
-            cur.execute(f"CREATE TEMP TABLE {self.out} (kind char(1) NOT NULL, id bigint NOT NULL)")
+            # Created inside the import's transaction: a rollback removes it too. One row per run of
+            # consecutive new ids (lo..hi), not per id: a first load's million tickets are one or two runs.
+            cur.execute(f"CREATE TEMP TABLE {self.out} (kind char(1) NOT NULL, lo bigint NOT NULL, hi bigint NOT NULL)")
             self._out_made = True
 
-    def id_chunks(self, kind: str, size: int) -> Iterator[list[int]]:
-        """The new ticket (``"t"``) or customer (``"c"``) ids in ascending chunks of ``size``, read from the
-        database chunk by chunk (keyset: each chunk is one index range scan), so Python never holds them all."""
+    def id_ranges(self, kind: str) -> Iterator[tuple[int, int]]:
+        """The new ticket (``"t"``) or customer (``"c"``) ids as ascending, disjoint runs ``(lo, hi)``, both ends
+        included: exactly the ids this import created (a run holds consecutive ids, every one of them new)."""
         if not self._out_made or not (self.inserted if kind == "t" else self.customers_created):
             return
         with connection.cursor() as cur:
             cur.execute(f"SELECT to_regclass('pg_temp.{self.out}') IS NOT NULL")
             if not cur.fetchone()[0]:  # rolled back (dry run, refused file)
                 return
-            cur.execute(f"CREATE INDEX IF NOT EXISTS {self.out}_idx ON {self.out} (kind, id)")
-            last = 0
-            while True:
-                cur.execute(
-                    f"SELECT id FROM {self.out} WHERE kind = %s AND id > %s ORDER BY id LIMIT %s", [kind, last, size]
-                )
-                ids = [r[0] for r in cur.fetchall()]
-                if not ids:
-                    return
-                yield ids
-                last = ids[-1]
+        # Runs from separate statements (customers by key kind, sales then returns) may touch: merged here.
+        with connection.chunked_cursor() as cur:
+            cur.execute(f"SELECT lo, hi FROM {self.out} WHERE kind = %s ORDER BY lo", [kind])
+            run = None
+            while batch := cur.fetchmany(10_000):
+                for lo, hi in batch:
+                    if run and lo == run[1] + 1:
+                        run = (run[0], hi)
+                        continue
+                    if run:
+                        yield run
+                    run = (lo, hi)
+            if run:
+                yield run
+
+    def id_chunks(self, kind: str, size: int) -> Iterator[list[int]]:
+        """The new ticket (``"t"``) or customer (``"c"``) ids in ascending chunks of ``size`` (from the runs:
+        Python never holds more than a chunk)."""
+        yield from ids_chunked(self.id_ranges(kind), size)
 
     def discard(self) -> None:
         """Drop the table of new ids (after the signals went out, or after a rollback)."""
@@ -913,3 +923,12 @@ def _random_card_sql() -> str:
         f"FROM generate_series(0, 11) i)::int, 10), 10)::text FROM (SELECT {body} AS b) x "
         "WHERE g.key IS NOT NULL)"
     )
+
+
+def _runs_sql(kind: str, source: str) -> str:
+    """SELECT the runs of consecutive ids (gaps and islands) of ``source``'s ``id`` column, tagged ``kind``.
+
+    Ids from one sequence come out of an INSERT in ascending order, so the sort is over presorted input.
+    No ``%`` in the SQL (it runs with parameters)."""
+    return f"""SELECT '{kind}', min(id), max(id)
+               FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM {source}) x GROUP BY run"""

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 
 from ..attribution import anonymous_tickets_join_customer, return_codes_resolve
-from ..importers_tasks import tickets_announce_task
+from ..importers_tasks import tickets_announce_plan_task
 from ..signals import send_customer_created, send_tickets_created
 from .engine_orm import OrmEngine
 from .engine_pg import PostgresEngine
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 SIGNAL_CHUNK = 10_000
 ANNOUNCE_INLINE_MAX = 10_000
 """An import with more new tickets + customers than this sends its signals from Celery tasks (one per chunk)."""
+ANNOUNCE_RUNS_MAX = 10_000
+"""Runs of consecutive new ids per planning message (see _announce): one message for any ordinary first load."""
 KEEP_TICKET_IDS = 10_000
 """Up to this many new ticket ids are also handed back in ``ImportOutcome.ticket_ids`` (the API's batches)."""
 Progress = Callable[[str, int], None]
@@ -193,24 +195,33 @@ def tickets_import(
 def _announce(eng, source: str) -> None:
     """After commit: tell loyalty and segmentation (ids only, in chunks read back from the database).
 
-    A small import (the API's batches, a day's file) sends the signals here. A big one hands
-    each chunk to a Celery task instead: the receivers (loyalty earns points ticket by ticket)
-    then run in the workers, in parallel, and the import is done once its rows are committed.
+    A small import (the API's batches, a day's file) sends the signals here. A big one publishes
+    one task with the new ids as runs ``(lo, hi)`` of consecutive ids (a first load's million
+    tickets are one or two runs): that task cuts them into chunks of SIGNAL_CHUNK ids and queues
+    one task per chunk, so the receivers (loyalty earns points ticket by ticket) run in the
+    workers, in parallel, and the importing process is done once its rows are committed.
     With eager Celery (no broker) the tasks run right here, in order, as before.
     """
     started = time.perf_counter()
     queued = eng.inserted + eng.customers_created > ANNOUNCE_INLINE_MAX
     try:
-        for chunk in eng.id_chunks("c", SIGNAL_CHUNK):
-            if queued:
-                tickets_announce_task.delay(customer_ids=chunk, source=source)
-            else:
+        if queued:
+            customers = [list(r) for r in eng.id_ranges("c")]
+            tickets = [list(r) for r in eng.id_ranges("t")]
+            # One message, however many runs: a pathological interleaving (every other id another
+            # session's) is cut into messages of ANNOUNCE_RUNS_MAX runs, so none grows without bound.
+            for i in range(0, max(len(customers), len(tickets)), ANNOUNCE_RUNS_MAX):
+                tickets_announce_plan_task.delay(
+                    customer_ranges=customers[i : i + ANNOUNCE_RUNS_MAX],
+                    ticket_ranges=tickets[i : i + ANNOUNCE_RUNS_MAX],
+                    source=source,
+                    chunk=SIGNAL_CHUNK,
+                )
+        else:
+            for chunk in eng.id_chunks("c", SIGNAL_CHUNK):
                 for customer_id in chunk:
                     send_customer_created(customer_id, source)
-        for chunk in eng.id_chunks("t", SIGNAL_CHUNK):
-            if queued:
-                tickets_announce_task.delay(ticket_ids=chunk, source=source)
-            else:
+            for chunk in eng.id_chunks("t", SIGNAL_CHUNK):
                 send_tickets_created(chunk)
     finally:
         eng.discard()
