@@ -157,11 +157,13 @@ def accounts(db: str) -> None:
     without accounts would not pay for that read: ~45 ms a store, ~160 ms a chain at this size).
     """
     conn = psycopg2.connect(db_url(db))
-    with conn, conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute("SELECT EXISTS (SELECT 1 FROM loyalty_account)")
-        if cur.fetchone()[0]:
-            conn.close()
-            return
+        exists = cur.fetchone()[0]
+    if exists:
+        conn.close()
+        return
+    with conn, conn.cursor() as cur:
         t0 = time.perf_counter()
         cur.execute(
             """
