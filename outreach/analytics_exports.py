@@ -173,20 +173,26 @@ def export_sql(
         typed = {**typed, "visits": "l.visits::int", "tickets": "l.tickets::int"}
     from .exports import COLUMNS
 
-    cell = {**typed, **{key: _neutral(expr) if neutral else expr for key, expr in texts.items()}}
-    # Contact details the customer consented to; neutralised inside the CASE, so the consent test runs once.
+    # The raw cells come out of a subquery that PostgreSQL may not flatten (OFFSET 0): each is computed
+    # once per row there, and the neutralisation above it reads plain columns. (Written inline, the name
+    # and the staff name were built two or three times per row: the test, then the result.)
+    raw = {**typed, **texts}
     for key, column, consent in [
         ("email", "c.email", "c.consent_email"),
         ("phone", "c.phone", "c.consent_sms"),
         ("postal_address", "c.postal_address", "c.consent_post"),
     ]:
-        value = _neutral(column) if neutral else column
-        cell[key] = f"(CASE WHEN {consent} AND NOT {blocked} THEN {value} ELSE '' END)"
-    if copy:
+        raw[key] = f"(CASE WHEN {consent} AND NOT {blocked} THEN {column} ELSE '' END)"
+    outer = {}
+    for key, _label in COLUMNS:
+        if key in typed:
+            outer[key] = f"x.{key}"
+            continue
+        expr = _neutral(f"x.{key}") if neutral else f"x.{key}"
         # The numbers are never empty; last visit, average and points are NULL when there is none.
-        for key in [*texts, "email", "phone", "postal_address"]:
-            cell[key] = f"nullif({cell[key]}, '')"
-    select = ",\n               ".join(cell[key] for key, _label in COLUMNS)
+        outer[key] = f"nullif({expr}, '')" if copy else expr
+    inner = ",\n                   ".join(f"{raw[key]} AS {key}" for key, _label in COLUMNS)
+    select = ",\n               ".join(outer[key] for key, _label in COLUMNS)
     whole = is_whole(request, limit)
     in_list = "" if whole else "AND customer_id IN (SELECT customer_id FROM list)"
     sql = f"""
@@ -209,15 +215,20 @@ def export_sql(
             GROUP BY ct.customer_id
         )
         SELECT {select}
-        FROM list l
-        JOIN customers_customer c ON c.id = l.customer_id
-        JOIN customers_store st ON st.id = c.home_store_id
-        LEFT JOIN loyalty_account a ON a.customer_id = c.id
-        LEFT JOIN loyalty_tier t ON t.id = a.tier_id
-        LEFT JOIN served sv ON sv.customer_id = c.id
-        LEFT JOIN auth_user u ON u.id = sv.staff_id
-        LEFT JOIN tags tg ON tg.customer_id = c.id
-        ORDER BY l.ord
+        FROM (
+            SELECT l.ord,
+                   {inner}
+            FROM list l
+            JOIN customers_customer c ON c.id = l.customer_id
+            JOIN customers_store st ON st.id = c.home_store_id
+            LEFT JOIN loyalty_account a ON a.customer_id = c.id
+            LEFT JOIN loyalty_tier t ON t.id = a.tier_id
+            LEFT JOIN served sv ON sv.customer_id = c.id
+            LEFT JOIN auth_user u ON u.id = sv.staff_id
+            LEFT JOIN tags tg ON tg.customer_id = c.id
+            OFFSET 0
+        ) x
+        ORDER BY x.ord
     """
     return sql, params
 
