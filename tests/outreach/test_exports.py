@@ -467,7 +467,7 @@ def test_copy_csv_covers_the_awkward_cells(store, awkward):
     by_card = {r["Card"]: r for r in rows}
     cells = {c.card_number: by_card[c.card_number] for c in awkward}
     first = cells[awkward[0].card_number]
-    assert first["Name"] == "Say \"hi\" O'Neil, Jr."
+    assert first["Name"] == 'Say "hi" O\'Neil, Jr.'
     assert first["Postal address"] == 'Flat 2, "Blue" house'
     assert cells[awkward[1].card_number]["Postal address"] == "Both\r\nends\n"
     assert cells[awkward[2].card_number]["Name"] == "'=1+1"
