@@ -4,7 +4,9 @@ One row source feeds every format, in two engines that a test proves give the sa
 
 - PostgreSQL (``analytics_exports``): one statement reads every column of every row from
   precomputed tables (CustomerMonth, CustomerMonthStaff, the segmentation state, loyalty,
-  tags) through a server-side cursor, in batches of 5,000 rows;
+  tags) through a server-side cursor, in batches of 5,000 rows — or, for the CSV, as
+  ``COPY (that statement) TO STDOUT WITH (FORMAT csv)``: PostgreSQL writes the same bytes the
+  csv module would, and the client only copies them (a test compares the two on awkward values);
 - the ORM (the embedded SQLite default): the list is walked with ``iterator()`` in chunks of
   ``CHUNK`` customers, each enriched with a fixed number of queries.
 Either way memory does not grow with the list.
@@ -60,7 +62,9 @@ from .selectors import SEGMENT_LABELS
 
 log = logging.getLogger(__name__)
 
-Engine = Literal["auto", "sql", "orm"]
+# "auto": PostgreSQL → "copy" for the CSV and "sql" otherwise; the embedded SQLite → "orm".
+# "copy" (CSV only; the other formats read it as "sql"): PostgreSQL writes the CSV (COPY … TO STDOUT).
+Engine = Literal["auto", "sql", "copy", "orm"]
 
 CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
@@ -293,7 +297,11 @@ def _chunks(iterable: Iterable, size: int) -> Iterator[list]:
 
 
 def _use_sql(engine: Engine) -> bool:
-    return engine == "sql" or (engine == "auto" and connection.vendor == "postgresql")
+    return engine in ("sql", "copy") or (engine == "auto" and connection.vendor == "postgresql")
+
+
+def _use_copy(engine: Engine) -> bool:
+    return engine == "copy" or (engine == "auto" and connection.vendor == "postgresql")
 
 
 def export_rows(*, request: ExportRequest, limit: int | None = None, engine: Engine = "auto") -> Iterator[dict]:
@@ -383,11 +391,19 @@ def _cell_text(value) -> str:
     return str(value) if not isinstance(value, str) else neutralise(value)
 
 
+def _csv_header() -> str:
+    """The BOM (Excel opens UTF-8 names correctly) and the header line, as the csv module writes it."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([str(label) for _key, label in COLUMNS])
+    return "\ufeff" + buffer.getvalue()
+
+
 def _csv_batches(request: ExportRequest, engine: Engine) -> Iterator[tuple[str, int]]:
     """(CSV text, customers in it): the BOM and header first, then a batch of rows at a time.
 
-    On PostgreSQL the cells arrive as neutralised text (``analytics_exports``), so a batch is one
-    ``writerows`` call; the ORM engine formats them here. Memory stays one batch.
+    With the "sql" engine the cells arrive as neutralised text (``analytics_exports``), so a batch
+    is one ``writerows`` call; the ORM engine formats them here. Memory stays one batch. (The
+    "copy" engine does not come here: PostgreSQL writes the same bytes, see ``csv_stream``.)
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -398,8 +414,7 @@ def _csv_batches(request: ExportRequest, engine: Engine) -> Iterator[tuple[str, 
         buffer.truncate()
         return text
 
-    writer.writerow([str(label) for _key, label in COLUMNS])
-    yield "\ufeff" + flush(), 0  # BOM: Excel opens UTF-8 names correctly
+    yield _csv_header(), 0
     if _use_sql(engine):
         from .analytics_exports import export_tuples_sql
 
@@ -413,13 +428,28 @@ def _csv_batches(request: ExportRequest, engine: Engine) -> Iterator[tuple[str, 
 
 
 def csv_stream(*, request: ExportRequest, engine: Engine = "auto") -> Iterator[str]:
-    """CSV text, header first; a generator for StreamingHttpResponse (constant memory)."""
+    """CSV text, header first; a generator for StreamingHttpResponse (constant memory).
+
+    On PostgreSQL the rows come from ``COPY … TO STDOUT`` read by a thread (``copy_csv_stream``).
+    """
+    if _use_copy(engine):
+        from .analytics_exports import copy_csv_stream
+
+        yield _csv_header()
+        for batch in copy_csv_stream(request, limit=_limit(request, None)):
+            yield batch.decode()
+        return
     for text, _rows in _csv_batches(request, engine):
         yield text
 
 
 def csv_write(*, request: ExportRequest, target: TextIO, engine: Engine = "auto") -> int:
     """Write the CSV to an open text file; return the customers written."""
+    if _use_copy(engine):
+        from .analytics_exports import copy_csv
+
+        target.write(_csv_header())
+        return copy_csv(request, limit=_limit(request, None), emit=lambda batch: target.write(batch.decode()))
     written = 0
     for text, rows in _csv_batches(request, engine):
         target.write(text)

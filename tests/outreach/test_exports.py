@@ -4,6 +4,8 @@ import csv
 import datetime as dt
 import io
 import subprocess
+import threading
+from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
@@ -377,3 +379,124 @@ def test_csv_from_the_one_query_neutralises_every_text_column(store, enriched, b
     mine = next(r for r in rows if r["Card"] == best_regular.card_number)
     assert (mine["Interests"], mine["Tier"], mine["Points"]) == ("'+vip, Kosher, jazz", "'=Gold", "-40")
     assert any(r["Name"].startswith("Erased customer #") and r["Email"] == r["Postal address"] == "" for r in rows)
+
+
+# --- The CSV written by PostgreSQL (COPY … TO STDOUT) is the csv module's, byte for byte ---------------
+
+AWKWARD = [
+    # (first name, last name, postal address): quotes, commas, newlines, formula prefixes, empties, non-ASCII
+    ('Say "hi"', "O'Neil, Jr.", 'Flat 2, "Blue" house'),
+    ("Line\nbreak", "Carriage\rreturn", "Both\r\nends\n"),
+    ("=1+1", "", "-minus, first"),
+    ("", "", ""),  # no name at all, an empty address
+    ("Жасур", "Тошматов", "Чилонзор, 5-уй"),
+    ("مریم", "رضایی", "خیابان ولیعصر"),
+    ("Mỹ 😀", "Nguyễn", "\\."),  # "\." on its own is COPY's end-of-data marker in text mode
+    (" padded ", "  ", " , "),
+    ("@home", "+tag", "\t tabbed"),
+]
+
+
+@pytest.fixture
+def awkward(store, other_store):
+    """Customers and related rows whose cells the two CSV writers could quote differently."""
+    from customers.models import Tag
+    from loyalty.models import Account, Tier
+    from tests.factories import TicketFactory, UserFactory
+
+    staff = [
+        UserFactory(username="q.user", first_name='Quote "Q"', last_name="Comma, C"),
+        UserFactory(username="nl.user", first_name="New\nLine", last_name=""),
+        UserFactory(username="=staff", first_name="", last_name=""),
+    ]
+    tiers = [Tier.objects.create(name='Gold, "real"', rank=1), Tier.objects.create(name="", rank=2)]
+    tags = [Tag.objects.create(name=n) for n in ('say "cheese"', "a,b", "line\nfeed", "-neg", "ünï")]
+    made = []
+    for i, (first, last, address) in enumerate(AWKWARD):
+        c = CustomerFactory(
+            first_name=first,
+            last_name=last,
+            home_store=store,
+            postal_address=address,
+            email="" if i % 3 == 0 else f'"odd",{i}@ex.test',
+            phone="" if i % 2 else f"=+99890{i:07d}",
+            consent_email=i % 4 != 1,
+            consent_sms=True,
+            consent_post=True,
+        )
+        for day in range(1 + i % 3):
+            TicketFactory(
+                customer=c,
+                store=store,
+                served_by=staff[i % 3],
+                total=Decimal("0.00") if i == 3 else Decimal("12.35") + i,
+                purchased_at=dt.datetime(2026, 9, 1 + day + i, 9, tzinfo=dt.UTC),
+            )
+        if i % 3 != 2:  # some with no account (points and tier NULL)
+            Account.objects.create(customer=c, store=store, balance=i * 7 - 20, tier=tiers[i % 2] if i % 4 else None)
+        c.tags.add(*tags[: i % 4])
+        made.append(c)
+    refresh(dt.date(2025, 11, 1), dt.date(2026, 11, 1))
+    for scope in (store, None):
+        segments_refresh(store=scope, as_of=AS_OF, now=dt.datetime(2026, 11, 1, 9, tzinfo=dt.UTC))
+    return made
+
+
+@pytest.mark.parametrize("segment", ["all", "best", "one_timer", "repeat"])
+def test_copy_csv_is_the_csv_module_csv_byte_for_byte(store, awkward, segment):
+    for top in (None, 3):
+        request = _request(store, segment=segment, top=top)
+        by_module = "".join(exports.csv_stream(request=request, engine="sql"))
+        by_copy = "".join(exports.csv_stream(request=request, engine="copy"))
+        assert by_copy == by_module
+        assert by_copy == "".join(exports.csv_stream(request=request, engine="orm"))
+        module_file, copy_file = io.StringIO(), io.StringIO()
+        rows_module = exports.csv_write(request=request, target=module_file, engine="sql")
+        rows_copy = exports.csv_write(request=request, target=copy_file, engine="copy")
+        assert copy_file.getvalue() == by_copy
+        assert module_file.getvalue() == by_module
+        assert rows_copy == rows_module == len(list(csv.reader(io.StringIO(by_copy)))) - 1
+    assert "".join(exports.csv_stream(request=request)) == by_copy  # "auto" on PostgreSQL is COPY
+
+
+def test_copy_csv_covers_the_awkward_cells(store, awkward):
+    body = "".join(exports.csv_stream(request=_request(store, segment="all"), engine="copy"))
+    assert body.startswith("\ufeffCard,Name,")
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    assert len(rows) == len(AWKWARD)
+    by_card = {r["Card"]: r for r in rows}
+    cells = {c.card_number: by_card[c.card_number] for c in awkward}
+    first = cells[awkward[0].card_number]
+    assert first["Name"] == 'Say "hi" O\'Neil, Jr.'
+    assert first["Postal address"] == 'Flat 2, "Blue" house'
+    assert cells[awkward[1].card_number]["Postal address"] == "Both\r\nends\n"
+    assert cells[awkward[2].card_number]["Name"] == "'=1+1"
+    assert cells[awkward[2].card_number]["Postal address"] == "'-minus, first"
+    nobody = cells[awkward[3].card_number]
+    assert (nobody["Name"], nobody["Postal address"], nobody["Email"]) == ("", "", "")
+    assert cells[awkward[4].card_number]["Name"] == "Жасур Тошматов"
+    assert cells[awkward[8].card_number]["Postal address"] == "'\t tabbed"
+    assert any(r["Points"] == "" and r["Tier"] == "" for r in rows)  # NULLs
+    # Every line ends as the csv module ends it; no empty cell is written as "" (COPY's empty string).
+    assert body.endswith("\r\n")
+    assert ',"",' not in body and not body.rstrip("\r\n").endswith(',""')
+
+
+def test_closing_the_copy_stream_early_cancels_the_statement(store, awkward, monkeypatch):
+    from django.db import connection
+
+    from outreach import analytics_exports
+
+    monkeypatch.setattr(analytics_exports, "COPY_BATCH", 1)
+    monkeypatch.setattr(analytics_exports, "COPY_QUEUE", 1)
+    stream = exports.csv_stream(request=_request(store, segment="all"), engine="copy")
+    assert next(stream).startswith("\ufeff")
+    assert next(stream).endswith("\r\n")  # one row
+    stream.close()  # the client went away: the reader thread stops and the transaction is rolled back
+    assert not any(t.name == "csv-copy" for t in threading.enumerate())
+    with connection.cursor() as cursor:  # the connection is usable
+        cursor.execute("SELECT count(*) FROM customers_customer")
+        assert cursor.fetchone()[0] >= len(AWKWARD)
+    assert "".join(exports.csv_stream(request=_request(store, segment="all"), engine="copy")) == "".join(
+        exports.csv_stream(request=_request(store, segment="all"), engine="sql")
+    )
