@@ -232,27 +232,10 @@ def writers_child(n: int) -> None:
         wb.save(Path(tmp) / "o.xlsx")
         print(f"openpyxl write-only: {time.process_time() - t0:.1f} s CPU", flush=True)
         t0 = time.process_time()
-        book = xlsxwriter.Workbook(
-            str(Path(tmp) / "x.xlsx"),
-            {
-                "constant_memory": True,
-                "strings_to_formulas": False,
-                "strings_to_numbers": False,
-                "strings_to_urls": False,
-                "default_date_format": "yyyy-mm-dd",
-            },
-        )
+        book = xlsxwriter.Workbook(str(Path(tmp) / "x.xlsx"), exports.XLSX_OPTIONS)
         sheet = book.add_worksheet("Customers")
         for r, row in enumerate(rows, start=1):
-            for c, value in enumerate(row):
-                if value is None:
-                    continue
-                if c in text:
-                    sheet.write_string(r, c, value)
-                elif isinstance(value, dt.date):
-                    sheet.write_datetime(r, c, value)
-                else:
-                    sheet.write_number(r, c, value)
+            exports.xlsx_write_row(sheet, r, row, text)
         book.close()
         print(f"XlsxWriter constant_memory: {time.process_time() - t0:.1f} s CPU", flush=True)
 

@@ -894,6 +894,22 @@ STATE_COLUMNS = (
 )
 
 
+def _rule_params(windows: rules.Windows, policy: rules.Policy) -> dict:
+    """The parameters of the window and the status rules, shared by a chunk's figures and the slide."""
+    return {
+        "as_of": windows.as_of,
+        "ws": windows.window_start,
+        "oldest_month": windows.months[-1][0],
+        "next_month": (windows.as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1),
+        "lost": policy.lost_after_days,
+        "new": policy.new_window_days,
+        "min_visits": policy.lapse_min_visits,
+        "mult": float(policy.lapse_multiplier),
+        "floor": float(policy.lapse_floor_days),
+        "window": policy.window_days,
+    }
+
+
 def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: rules.Windows, policy: rules.Policy):
     """CTEs ``a`` (figures per customer from the visit-day table) and ``f`` (``a`` classified exactly as
     :func:`outreach.rules.classify` does, in SQL). Returns (sql, params)."""
@@ -902,20 +918,11 @@ def _features_sql(*, store_id: int | None, customers: CustomerFilter, windows: r
     ref_extra, _ = customers.sql("c.referred_by_id")
     params = {
         **params,
-        "as_of": windows.as_of,
-        "ws": windows.window_start,
+        **_rule_params(windows, policy),
         "b0": windows.as_of - dt.timedelta(days=policy.window_days),
-        "oldest_month": windows.months[-1][0],
-        "next_month": (windows.as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1),
-        "lost": policy.lost_after_days,
-        "new": policy.new_window_days,
-        "min_visits": policy.lapse_min_visits,
-        "mult": float(policy.lapse_multiplier),
-        "floor": float(policy.lapse_floor_days),
         "adherent": policy.adherent_quarters,
         "x_max": float(policy.xyz_x_max_cv),
         "y_max": float(policy.xyz_y_max_cv),
-        "window": policy.window_days,
     }
     # Visits per calendar month of the 12 before as_of's month, packed 5 bits per month into one bigint
     # (a month has at most 31 visit days): one aggregate per row instead of twelve filtered counts.
@@ -1140,21 +1147,7 @@ def segment_slide(
     state = CustomerSegmentState._meta.db_table
     table = (ChainVisitDay if store_id is None else VisitDay)._meta.db_table
     store = "" if store_id is None else "AND v.store_id = %(store)s"
-    params = {
-        "scope": scope_key,
-        "ids": list(customer_ids),
-        "store": store_id,
-        "as_of": windows.as_of,
-        "ws": windows.window_start,
-        "oldest_month": windows.months[-1][0],
-        "next_month": (windows.as_of.replace(day=28) + dt.timedelta(days=4)).replace(day=1),
-        "lost": policy.lost_after_days,
-        "new": policy.new_window_days,
-        "min_visits": policy.lapse_min_visits,
-        "mult": float(policy.lapse_multiplier),
-        "floor": float(policy.lapse_floor_days),
-        "window": policy.window_days,
-    }
+    params = {"scope": scope_key, "ids": list(customer_ids), "store": store_id, **_rule_params(windows, policy)}
     # The terms of rules.due_on_for that do not depend on the window (their dates are after the previous
     # run's as_of by construction; a row slides only if none has come by this as_of).
     t_new = "CASE WHEN s.status = 'new' THEN s.first_visit + (%(new)s + 1) END"

@@ -485,16 +485,7 @@ def xlsx_write(
     import xlsxwriter
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    workbook = xlsxwriter.Workbook(
-        str(path),
-        {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_numbers": False,
-            "strings_to_urls": False,
-            "default_date_format": "yyyy-mm-dd",
-        },
-    )
+    workbook = xlsxwriter.Workbook(str(path), XLSX_OPTIONS)
     try:
         sheet = workbook.add_worksheet(str(_("Customers"))[:31])
         sheet.write_row(0, 0, [str(label) for _key, label in COLUMNS], workbook.add_format({"bold": True}))
@@ -503,20 +494,35 @@ def xlsx_write(
         for batch in _xlsx_rows(request, XLSX_MAX_ROWS, engine):
             for row in batch:
                 written += 1
-                for col, value in enumerate(row):
-                    if value is None:
-                        continue
-                    if col in text:
-                        sheet.write_string(written, col, value)
-                    elif isinstance(value, dt.date):
-                        sheet.write_datetime(written, col, value)
-                    else:
-                        sheet.write_number(written, col, value)
+                xlsx_write_row(sheet, written, row, text)
             if progress:
                 progress(written)
     finally:
         workbook.close()
     return written
+
+
+# Constant memory (one row in memory at a time); no text is ever turned into a formula, number or link.
+XLSX_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_numbers": False,
+    "strings_to_urls": False,
+    "default_date_format": "yyyy-mm-dd",
+}
+
+
+def xlsx_write_row(sheet, r: int, row, text: frozenset[int]) -> None:
+    """One row of the list into an XlsxWriter sheet: text columns as strings, dates as dates, else numbers."""
+    for col, value in enumerate(row):
+        if value is None:
+            continue
+        if col in text:
+            sheet.write_string(r, col, value)
+        elif isinstance(value, dt.date):
+            sheet.write_datetime(r, col, value)
+        else:
+            sheet.write_number(r, col, value)
 
 
 def _text_columns() -> frozenset[int]:
