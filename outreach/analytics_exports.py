@@ -7,7 +7,10 @@ this one with. Here one statement builds every column of every row from precompu
 - the list and its window figures from CustomerMonth (or the segmentation's CustomerSegmentState
   for the order and the last visit, plus CustomerMonth for the window figures);
 - "served most by" from CustomerMonthStaff (per month, so any window of whole months is exact):
-  most sales in the window at the scope's stores, then the most recent sale, then the lower user id;
+  most sales in the window at the scope's stores, then the most recent sale, then the lower user id —
+  or, for a list of every store over the window the dashboard refresh keeps (the 12 months up to the
+  current month), one row per customer from CustomerServedMost, which that refresh computes with
+  the same rule (a test compares the two);
 - points and tier (loyalty), interests (tags, in code-point order), the home store's code;
 - the contact details the customer consented to (nothing for "do not contact" or an erased person).
 

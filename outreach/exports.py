@@ -13,7 +13,9 @@ Either way memory does not grow with the list.
 
 "Served most by" is the staff member who rang most of the customer's sales in the window at
 the list's stores (CustomerMonthStaff: per month, so the 12 whole months of the window are
-exact); a tie goes to the one with the most recent sale, then to the lower user id.
+exact); a tie goes to the one with the most recent sale, then to the lower user id. For the whole
+chain over the current window the dashboard refresh keeps the answer per customer
+(CustomerServedMost), and the PostgreSQL engine reads it from there.
 
 Safety:
 - a text cell starting with ``=``, ``+``, ``-``, ``@``, tab, CR or LF is neutralised with a
