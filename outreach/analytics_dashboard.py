@@ -15,7 +15,9 @@ Definitions (the README quotes them):
   the ``ACTIVE_WINDOW_DAYS`` (90) days ending D.
 - A customer is **new** at a store on the day of their first-ever sale there.
 - CustomerMonthStaff, refreshed with CustomerMonth, counts per month the sales each staff
-  member rang for the customer (the owner export's "served most by").
+  member rang for the customer (the owner export's "served most by"); CustomerServedMost keeps,
+  in the same transaction, who that is chain-wide over the current 12-month window (one row per
+  customer, so the export of a million customers does not sort two million pairs).
 - Customer figures count (customer, store) relationships, so the figures of several
   stores add up: a customer who buys in two stores is a customer of each.
 
@@ -40,7 +42,16 @@ from django.db.models import DateTimeField, Func, Min
 
 from customers.models import PurchaseTicket, Store
 
-from .models import ACTIVE_WINDOW_DAYS, VISITORS_30_DAYS, CohortMonth, CustomerMonth, CustomerMonthStaff, StoreDay
+from .models import (
+    ACTIVE_WINDOW_DAYS,
+    VISITORS_30_DAYS,
+    CohortMonth,
+    CustomerMonth,
+    CustomerMonthStaff,
+    CustomerServedMost,
+    ServedMostWindow,
+    StoreDay,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +152,7 @@ def dashboard_aggregates_refresh(
             days = _store_days_orm(start, end, stores)
             months = _customer_months_orm(start, end, stores, customers)
             cohort_rows = _cohort_months_orm(start, end, stores) if cohorts else 0
+        _served_most_after(start, end, customers, engine="sql" if use_sql else "orm")
     log.info(
         "dashboard aggregates refreshed start=%s end=%s stores=%s days=%s months=%s cohorts=%s",
         start,
@@ -151,6 +163,140 @@ def dashboard_aggregates_refresh(
         cohort_rows,
     )
     return RefreshResult(store_days=days, customer_months=months, cohort_months=cohort_rows)
+
+
+# --- Served most by (the owner export's standard window) ------------------------------------------
+
+WINDOW_MONTHS = 12  # the owner export's window: 12 whole months up to the month of its "as of" day
+SERVED_CHUNK = 250_000  # customer ids per statement of a full rebuild (bounds each statement's sort)
+
+
+def window_first(last: dt.date) -> dt.date:
+    """The first month of the ``WINDOW_MONTHS`` months ending with the month ``last`` (first days)."""
+    first = month_start(last)
+    for _i in range(WINDOW_MONTHS - 1):
+        first = month_start(first - ONE_DAY)
+    return first
+
+
+def served_most_month() -> dt.date:
+    """The window CustomerServedMost is kept for: the 12 months up to the current local month."""
+    from django.utils import timezone
+
+    return month_start(timezone.localdate())
+
+
+def _served_most_after(start: dt.date, end: dt.date, customers: list[int] | None, *, engine: Engine) -> int:
+    """Keep CustomerServedMost in step with the CustomerMonthStaff rows just refreshed (same transaction).
+
+    The table holds another window (a new month began) or none: rebuilt for the current one. Else the
+    refreshed customers (all when the refresh was not limited to some) are recomputed, if the
+    refreshed months touch the window.
+    """
+    month = served_most_month()
+    held = ServedMostWindow.objects.values_list("month", flat=True).first()
+    if held == month:
+        if month_start(end) < window_first(month) or month_start(start) > month:
+            return 0
+        return served_most_refresh(month=month, customer_ids=customers, engine=engine)
+    return served_most_refresh(month=month, engine=engine)
+
+
+def served_most_refresh(*, month: dt.date, customer_ids: Sequence[int] | None = None, engine: Engine = "auto") -> int:
+    """Recompute CustomerServedMost for the 12 months ending ``month`` (its first day); rows written.
+
+    Without ``customer_ids``: every customer, in ranges of ``SERVED_CHUNK`` ids, and the window is
+    recorded (``ServedMostWindow``). With them: only those customers, and only if the table already
+    holds that window (else there is nothing valid to keep up to date: returns 0). Idempotent: a row
+    is written only when its staff member changes, and customers with no staffed sale in the window
+    lose theirs. Run it inside the transaction that changed CustomerMonthStaff.
+    """
+    from django.utils import timezone
+
+    month = month_start(month)
+    first = window_first(month)
+    use_sql = engine == "sql" or (engine == "auto" and connection.vendor == "postgresql")
+    with transaction.atomic():
+        if customer_ids is not None:
+            if ServedMostWindow.objects.filter(month=month).exists():
+                ids = sorted(set(customer_ids))
+                return _served_most_sql(first, month, ids) if use_sql else _served_most_orm(first, month, ids)
+            return 0
+        ServedMostWindow.objects.all().delete()
+        if use_sql:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT min(id), max(id) FROM customers_customer")
+                lo, hi = cursor.fetchone()
+            written = 0
+            for a in range(lo or 0, (hi or 0) + 1, SERVED_CHUNK):
+                written += _served_most_sql(first, month, None, (a, a + SERVED_CHUNK))
+        else:
+            written = _served_most_orm(first, month, None)
+        ServedMostWindow.objects.create(month=month, refreshed_at=timezone.now())
+    return written
+
+
+_SERVED_MOST_SQL = """
+WITH totals AS (
+    SELECT customer_id, staff_id, sum(tickets) AS n, max(last_day) AS last_day
+    FROM outreach_customermonthstaff
+    WHERE month >= %(first)s AND month <= %(last)s AND {scope}
+    GROUP BY customer_id, staff_id
+),
+best AS (
+    SELECT DISTINCT ON (customer_id) customer_id, staff_id FROM totals
+    ORDER BY customer_id, n DESC, last_day DESC, staff_id
+),
+gone AS (
+    DELETE FROM outreach_customerservedmost sm
+    WHERE {sm_scope} AND NOT EXISTS (SELECT 1 FROM best WHERE best.customer_id = sm.customer_id)
+)
+INSERT INTO outreach_customerservedmost (customer_id, staff_id)
+SELECT customer_id, staff_id FROM best
+ON CONFLICT (customer_id) DO UPDATE SET staff_id = EXCLUDED.staff_id
+    WHERE outreach_customerservedmost.staff_id <> EXCLUDED.staff_id
+"""
+
+
+def _served_most_sql(
+    first: dt.date, last: dt.date, customers: list[int] | None, ids: tuple[int, int] | None = None
+) -> int:
+    """One statement: the customers' (or the id range's) staff member, written where it changed."""
+    if customers is not None:
+        scope = "customer_id = ANY(%(customers)s::bigint[])"
+    else:
+        scope = "customer_id >= %(lo)s AND customer_id < %(hi)s"
+    params = {"first": first, "last": last, "customers": customers, "lo": ids[0] if ids else None}
+    params["hi"] = ids[1] if ids else None
+    sql = _SERVED_MOST_SQL.format(scope=scope, sm_scope=scope.replace("customer_id", "sm.customer_id"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _served_most_orm(first: dt.date, last: dt.date, customers: list[int] | None) -> int:
+    """The same rows from one read of the window's CustomerMonthStaff (the embedded default)."""
+    from django.db.models import Max, Sum
+
+    rows = CustomerMonthStaff.objects.filter(month__gte=first, month__lte=last)
+    served = CustomerServedMost.objects.all()
+    if customers is not None:
+        rows = rows.filter(customer_id__in=customers)
+        served = served.filter(customer_id__in=customers)
+    best: dict[int, tuple] = {}
+    for r in rows.values("customer_id", "staff_id").annotate(n=Sum("tickets"), last_day=Max("last_day")).order_by():
+        key = (r["n"], r["last_day"], -r["staff_id"])
+        if r["customer_id"] not in best or key > best[r["customer_id"]]:
+            best[r["customer_id"]] = key
+    held = dict(served.values_list("customer_id", "staff_id"))
+    gone = [c for c in held if c not in best]
+    for i in range(0, len(gone), 500):
+        CustomerServedMost.objects.filter(customer_id__in=gone[i : i + 500]).delete()
+    changed = [CustomerServedMost(customer_id=c, staff_id=-key[2]) for c, key in best.items() if held.get(c) != -key[2]]
+    CustomerServedMost.objects.bulk_create(
+        changed, update_conflicts=True, unique_fields=["customer"], update_fields=["staff"], batch_size=500
+    )
+    return len(changed)
 
 
 # --- PostgreSQL: one set-based statement per table ----------------------------------------------

@@ -7,7 +7,10 @@ this one with. Here one statement builds every column of every row from precompu
 - the list and its window figures from CustomerMonth (or the segmentation's CustomerSegmentState
   for the order and the last visit, plus CustomerMonth for the window figures);
 - "served most by" from CustomerMonthStaff (per month, so any window of whole months is exact):
-  most sales in the window at the scope's stores, then the most recent sale, then the lower user id;
+  most sales in the window at the scope's stores, then the most recent sale, then the lower user id —
+  or, for a list of every store over the window the dashboard refresh keeps (the 12 months up to the
+  current month), one row per customer from CustomerServedMost, which that refresh computes with
+  the same rule (a test compares the two);
 - points and tier (loyalty), interests (tags, in code-point order), the home store's code;
 - the contact details the customer consented to (nothing for "do not contact" or an erased person).
 
@@ -140,43 +143,58 @@ def export_sql(
         " ELSE btrim(c.first_name || ' ' || c.last_name, ' ') END)"
     )
     average = "round(l.spend / nullif(l.tickets, 0), 2)"
-    staff = "coalesce(nullif(btrim(u.first_name || ' ' || u.last_name, ' '), ''), u.username)"
+
+    def cell(expr: str) -> str:
+        """A text cell of a small table, neutralised (for COPY: NULL when empty, see above)."""
+        expr = _neutral(expr) if neutral else expr
+        return f"nullif({expr}, '')" if copy else expr
+
+    # The cells that come from small tables (store code, tier, staff name) and the interests are
+    # built and neutralised once per store, tier, staff member or tagged customer, in their own
+    # subqueries (MATERIALIZED: a flattened one would be computed again for every exported row).
+    staff_name = "coalesce(nullif(btrim(u.first_name || ' ' || u.last_name, ' '), ''), u.username)"
     texts = {
-        "card": "c.card_number",
-        "name": name,
         "home_store": "st.code",
-        "tier": "coalesce(t.name, '')",
-        "served_most_by": f"coalesce({staff}, '')",
-        "interests": "coalesce(tg.names, '')",
+        "tier": "t.name",
+        "served_most_by": "u.name",
+        "interests": "tg.names",
     }
-    typed = {
-        "visits": "l.visits",
-        "tickets": "l.tickets",
-        "last_visit": "l.last_visit",
-        "average_ticket": average,
-        "total_spend": "l.spend",
-        "points": "a.balance",
-    }
-    if text:
+    if copy:
+        # COPY writes numbers and (with DateStyle ISO) dates as the csv module writes their ``str``.
+        typed = {
+            "visits": "l.visits",
+            "tickets": "l.tickets",
+            "last_visit": "l.last_visit",
+            "average_ticket": average,
+            "total_spend": "l.spend",
+            "points": "a.balance",
+        }
+    elif text:
         typed = {
             "visits": "l.visits::text",
             "tickets": "l.tickets::text",
-            "last_visit": "to_char(l.last_visit, 'YYYY-MM-DD')",
-            "average_ticket": f"{average}::text",
+            "last_visit": "coalesce(to_char(l.last_visit, 'YYYY-MM-DD'), '')",
+            "average_ticket": f"coalesce({average}::text, '')",
             "total_spend": "l.spend::text",
-            "points": "a.balance::text",
+            "points": "coalesce(a.balance::text, '')",
         }
-        if not copy:  # COPY writes NULL as nothing; the csv module gets '' (it would write None the same)
-            for key in ("last_visit", "average_ticket", "points"):
-                typed[key] = f"coalesce({typed[key]}, '')"
     else:
-        typed = {**typed, "visits": "l.visits::int", "tickets": "l.tickets::int"}
+        typed = {
+            "visits": "l.visits::int",
+            "tickets": "l.tickets::int",
+            "last_visit": "l.last_visit",
+            "average_ticket": average,
+            "total_spend": "l.spend",
+            "points": "a.balance",
+        }
+    if not copy:  # a customer with no account, staff or interests: '' (COPY writes NULL as nothing)
+        texts = {key: f"coalesce({expr}, '')" for key, expr in texts.items()}
     from .exports import COLUMNS
 
     # The raw cells come out of a subquery that PostgreSQL may not flatten (OFFSET 0): each is computed
     # once per row there, and the neutralisation above it reads plain columns. (Written inline, the name
-    # and the staff name were built two or three times per row: the test, then the result.)
-    raw = {**typed, **texts}
+    # was built two or three times per row: the test, then the result.)
+    raw = {**typed, **texts, "card": "c.card_number", "name": name}
     for key, column, consent in [
         ("email", "c.email", "c.consent_email"),
         ("phone", "c.phone", "c.consent_sms"),
@@ -185,18 +203,22 @@ def export_sql(
         raw[key] = f"(CASE WHEN {consent} AND NOT {blocked} THEN {column} ELSE '' END)"
     outer = {}
     for key, _label in COLUMNS:
-        if key in typed:
+        if key in typed or key in texts:
             outer[key] = f"x.{key}"
-            continue
-        expr = _neutral(f"x.{key}") if neutral else f"x.{key}"
-        # The numbers are never empty; last visit, average and points are NULL when there is none.
-        outer[key] = f"nullif({expr}, '')" if copy else expr
+        else:
+            expr = _neutral(f"x.{key}") if neutral else f"x.{key}"
+            # The numbers are never empty; last visit, average and points are NULL when there is none.
+            outer[key] = f"nullif({expr}, '')" if copy else expr
     inner = ",\n                   ".join(f"{raw[key]} AS {key}" for key, _label in COLUMNS)
     select = ",\n               ".join(outer[key] for key, _label in COLUMNS)
+    interests = """string_agg(tag.name, ', ' ORDER BY tag.name COLLATE "C")"""
     whole = is_whole(request, limit)
     in_list = "" if whole else "AND customer_id IN (SELECT customer_id FROM list)"
-    sql = f"""
-        WITH {list_cte},
+    if served_most_held(request):
+        served = f"""
+        served AS (SELECT customer_id, staff_id FROM outreach_customerservedmost WHERE true {in_list}),"""
+    else:
+        served = f"""
         totals AS (
             SELECT customer_id, staff_id, sum(tickets) AS n, max(last_day) AS last_day
             FROM outreach_customermonthstaff
@@ -207,30 +229,47 @@ def export_sql(
         served AS (
             SELECT DISTINCT ON (customer_id) customer_id, staff_id FROM totals
             ORDER BY customer_id, n DESC, last_day DESC, staff_id
-        ),
+        ),"""
+    sql = f"""
+        WITH {list_cte},{served}
         tags AS (
-            SELECT ct.customer_id, string_agg(tag.name, ', ' ORDER BY tag.name COLLATE "C") AS names
+            SELECT ct.customer_id, {cell(interests)} AS names
             FROM customers_customer_tags ct JOIN customers_tag tag ON tag.id = ct.tag_id
             WHERE true {in_list.replace("customer_id", "ct.customer_id", 1)}
             GROUP BY ct.customer_id
-        )
+        ),
+        stores AS MATERIALIZED (SELECT st.id, {cell("st.code")} AS code FROM customers_store st),
+        tiers AS MATERIALIZED (SELECT t.id, {cell("t.name")} AS name FROM loyalty_tier t),
+        staff AS MATERIALIZED (SELECT u.id, {cell(staff_name)} AS name FROM auth_user u)
         SELECT {select}
         FROM (
             SELECT l.ord,
                    {inner}
             FROM list l
             JOIN customers_customer c ON c.id = l.customer_id
-            JOIN customers_store st ON st.id = c.home_store_id
+            JOIN stores st ON st.id = c.home_store_id
             LEFT JOIN loyalty_account a ON a.customer_id = c.id
-            LEFT JOIN loyalty_tier t ON t.id = a.tier_id
+            LEFT JOIN tiers t ON t.id = a.tier_id
             LEFT JOIN served sv ON sv.customer_id = c.id
-            LEFT JOIN auth_user u ON u.id = sv.staff_id
+            LEFT JOIN staff u ON u.id = sv.staff_id
             LEFT JOIN tags tg ON tg.customer_id = c.id
             OFFSET 0
         ) x
         ORDER BY x.ord
     """
     return sql, params
+
+
+def served_most_held(request) -> bool:
+    """Whether CustomerServedMost holds this list's "served most by": a list of every store (the chain)
+    over the window the dashboard refresh keeps it for. Else it is computed from CustomerMonthStaff."""
+    from customers.models import Store
+
+    from .models import ServedMostWindow
+
+    if not ServedMostWindow.objects.filter(month=request.window[1]).exists():
+        return False
+    return set(request.store_ids) == set(Store.objects.values_list("pk", flat=True))
 
 
 def is_whole(request, limit: int | None) -> bool:
@@ -305,6 +344,8 @@ def _set_local(cursor, *, whole: bool) -> None:
     if whole:
         cursor.execute("SET LOCAL enable_nestloop = off")
     cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    # COPY writes dates with their output function: YYYY-MM-DD, as the csv module writes a date.
+    cursor.execute("SET LOCAL DateStyle = 'ISO, YMD'")
     # JIT compiles this query's expressions for seconds and saves less than that.
     cursor.execute("SET LOCAL jit = off")
     cursor.execute("SET LOCAL enable_hashagg = off")

@@ -31,3 +31,16 @@ def connect_dashboard() -> None:
     tickets_created.connect(
         tasks_dashboard.dashboard_on_tickets_created, dispatch_uid="outreach.dashboard_on_tickets_created"
     )
+    # Deleting a staff member or a store deletes their CustomerMonthStaff rows: the precomputed
+    # "served most by" no longer matches them until the next refresh rebuilds it.
+    from django.contrib.auth import get_user_model
+    from django.db.models.signals import post_delete
+
+    from customers.models import Store
+
+    for model in (get_user_model(), Store):
+        post_delete.connect(
+            tasks_dashboard.served_most_forget,
+            sender=model,
+            dispatch_uid=f"outreach.served_most_forget.{model.__name__}",
+        )

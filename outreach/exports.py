@@ -13,7 +13,9 @@ Either way memory does not grow with the list.
 
 "Served most by" is the staff member who rang most of the customer's sales in the window at
 the list's stores (CustomerMonthStaff: per month, so the 12 whole months of the window are
-exact); a tie goes to the one with the most recent sale, then to the lower user id.
+exact); a tie goes to the one with the most recent sale, then to the lower user id. For the whole
+chain over the current window the dashboard refresh keeps the answer per customer
+(CustomerServedMost), and the PostgreSQL engine reads it from there.
 
 Safety:
 - a text cell starting with ``=``, ``+``, ``-``, ``@``, tab, CR or LF is neutralised with a
@@ -56,7 +58,7 @@ from customers.models import Customer
 from customers.spreadsheets import DANGEROUS_PREFIXES, neutralise  # noqa: F401  (re-exported)
 
 from . import rules
-from .analytics_dashboard import month_start
+from .analytics_dashboard import WINDOW_MONTHS, month_start, window_first  # noqa: F401  (WINDOW_MONTHS re-exported)
 from .models import CHAIN, CustomerMonth, CustomerMonthStaff, CustomerSegmentState, ExportJob
 from .selectors import SEGMENT_LABELS
 
@@ -69,7 +71,6 @@ Engine = Literal["auto", "sql", "copy", "orm"]
 CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's 1,048,576 rows, one of them the header
 PDF_MAX_ROWS = 2000
-WINDOW_MONTHS = 12
 
 SEGMENT_CHOICES = [
     ("best", _("Best customers (most visits in the last year)")),
@@ -112,10 +113,7 @@ class ExportRequest:
     def window(self) -> tuple[dt.date, dt.date]:
         """First and last month (first days) of the window."""
         last = month_start(self.as_of)
-        first = last
-        for _i in range(WINDOW_MONTHS - 1):
-            first = month_start(first - dt.timedelta(days=1))
-        return first, last
+        return window_first(last), last
 
     @property
     def scope_key(self) -> str:

@@ -142,6 +142,14 @@ def dashboard_on_tickets_created(sender, ticket_ids: list[int], **kwargs) -> Non
     )
 
 
+def served_most_forget(sender, **kwargs) -> None:
+    """A staff member or a store was deleted: the export computes "served most by" live until the
+    next dashboard refresh rebuilds CustomerServedMost (it rebuilds when no window is recorded)."""
+    from .models import ServedMostWindow
+
+    ServedMostWindow.objects.all().delete()
+
+
 @shared_task(name="outreach.export_xlsx", bind=True, max_retries=2, default_retry_delay=60)
 def export_xlsx_task(self, job_id: int) -> int:
     """Build one XLSX export (progress in the ExportJob row); a finished job is not rebuilt."""

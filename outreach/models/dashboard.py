@@ -137,6 +137,48 @@ class CustomerMonthStaff(models.Model):
         return f"{self.customer_id}@{self.store_id}/{self.month:%Y-%m} by {self.staff_id}"
 
 
+class CustomerServedMost(models.Model):
+    """Chain-wide, the staff member who rang most of one customer's sales in the 12 whole months
+    ending ``ServedMostWindow.month`` (the owner export's "served most by" for its standard window).
+
+    The same rule as the export's live computation from CustomerMonthStaff (most sales, then the
+    most recent sale, then the lower user id), kept by the dashboard refresh in the same transaction
+    as CustomerMonthStaff (``analytics_dashboard.served_most_refresh``). A customer with no sale rung
+    by a staff member in the window has no row. Valid only while ``ServedMostWindow`` names the
+    window: other windows, and lists of some of the stores, compute it live.
+    """
+
+    customer = models.OneToOneField("customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="+")
+    staff = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    class Meta:
+        verbose_name = _("customer served most by")
+        verbose_name_plural = _("customers served most by")
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} by {self.staff_id}"
+
+
+class ServedMostWindow(models.Model):
+    """The window CustomerServedMost holds: the last of its 12 months (at most one row).
+
+    Written in the transaction that fills the table; removed when a staff member or a store is
+    deleted (their CustomerMonthStaff rows go with them), so the export computes live until the
+    next refresh rebuilds the table.
+    """
+
+    month = models.DateField(help_text="First day of the window's last month.")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("served-most-by window")
+        verbose_name_plural = _("served-most-by windows")
+        constraints = [models.CheckConstraint(condition=Q(month__day=1), name="servedmostwindow_month_is_first_day")]
+
+    def __str__(self) -> str:
+        return f"served most by, 12 months to {self.month:%Y-%m}"
+
+
 class CohortMonth(models.Model):
     """How many customers of a cohort (month of their first sale at the store) bought in a month."""
 

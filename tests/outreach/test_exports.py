@@ -500,3 +500,190 @@ def test_closing_the_copy_stream_early_cancels_the_statement(store, awkward, mon
     assert "".join(exports.csv_stream(request=_request(store, segment="all"), engine="copy")) == "".join(
         exports.csv_stream(request=_request(store, segment="all"), engine="sql")
     )
+
+
+# --- "Served most by" kept per customer by the dashboard refresh (CustomerServedMost) ---------------
+
+WINDOW_LAST = dt.date(2026, 11, 1)  # the window of AS_OF: December 2025 … November 2026
+
+
+def _chain(segment="all", top=None):
+    from customers.models import Store
+
+    return ExportRequest(
+        segment=segment, top=top, store_ids=tuple(Store.objects.values_list("pk", flat=True)), as_of=AS_OF
+    )
+
+
+def _sale(customer, who, day, store=None, total=Decimal("10.00")):
+    from tests.factories import TicketFactory
+
+    return TicketFactory(
+        customer=customer,
+        store=store or customer.home_store,
+        served_by=who,
+        total=total,
+        purchased_at=dt.datetime.combine(day, dt.time(9), tzinfo=dt.UTC),
+    )
+
+
+@pytest.fixture
+def served_window(monkeypatch):
+    """The refresh keeps CustomerServedMost for AS_OF's window (as it would on a day of November 2026)."""
+    from outreach import analytics_dashboard
+
+    monkeypatch.setattr(analytics_dashboard, "served_most_month", lambda: WINDOW_LAST)
+
+
+@pytest.fixture
+def ties(store, other_store, served_window):
+    """Customers whose "served most by" turns on every part of the rule, at two stores."""
+    from tests.factories import UserFactory
+
+    ann = UserFactory(username="ann.t", first_name="Ann", last_name="T")
+    bob = UserFactory(username="bob.t", first_name="Bob", last_name="T")
+    cal = UserFactory(username="cal.t", first_name="", last_name="")  # no name: the username
+    low, high = sorted([ann, bob], key=lambda u: u.pk)
+    made = {}
+    # Most sales wins: Ann 3, Bob 2 (Bob's later).
+    made["most"] = c = CustomerFactory(first_name="Most", last_name="Sales", home_store=store)
+    for day, who in [(3, ann), (4, ann), (5, ann), (20, bob), (21, bob)]:
+        _sale(c, who, dt.date(2026, 9, day))
+    # Two each: the most recent sale wins (Bob's).
+    made["recent"] = c = CustomerFactory(first_name="Recent", last_name="Sale", home_store=store)
+    for day, who in [(3, ann), (4, ann), (6, bob), (9, bob)]:
+        _sale(c, who, dt.date(2026, 9, day))
+    # Two each, last sales on the same day: the lower user id wins.
+    made["same_day"] = c = CustomerFactory(first_name="Same", last_name="Day", home_store=store)
+    for who in (high, low):
+        _sale(c, who, dt.date(2026, 8, 2))
+        _sale(c, who, dt.date(2026, 8, 9))
+    # Chain-wide: Cal's three sales at the other store beat Ann's two at the home store.
+    made["two_stores"] = c = CustomerFactory(first_name="Two", last_name="Stores", home_store=store)
+    for day in (1, 2):
+        _sale(c, ann, dt.date(2026, 10, day))
+    for day in (3, 4, 5):
+        _sale(c, cal, dt.date(2026, 10, day), store=other_store)
+    # Sales before the window (November 2025) do not count; returns do not either.
+    made["window"] = c = CustomerFactory(first_name="In", last_name="Window", home_store=store)
+    for day in (1, 2, 3):
+        _sale(c, ann, dt.date(2025, 11, day))
+    _sale(c, bob, dt.date(2026, 2, 1))
+    _sale(c, ann, dt.date(2026, 2, 2), total=Decimal("-10.00"))
+    # Bought, but no sale rung by anyone: no row, an empty cell.
+    made["nobody"] = c = CustomerFactory(first_name="No", last_name="Staff", home_store=other_store)
+    _sale(c, None, dt.date(2026, 10, 7))
+    refresh(dt.date(2025, 11, 1), dt.date(2026, 11, 1))
+    return {"customers": made, "ann": ann, "bob": bob, "cal": cal, "low": low}
+
+
+def _served(request, engine):
+    return {r["card"]: r["served_most_by"] for r in exports.export_rows(request=request, engine=engine)}
+
+
+def _live_sql(request):
+    """The SQL engine's rows with CustomerServedMost set aside (the window not recorded): computed live."""
+    from django.db import transaction
+
+    from outreach.models import ServedMostWindow
+
+    with transaction.atomic():
+        ServedMostWindow.objects.all().delete()
+        rows = list(exports.export_rows(request=request, engine="sql"))
+        transaction.set_rollback(True)
+    return rows
+
+
+def test_precomputed_served_most_by_is_the_live_computation(ties, store):
+    from outreach.analytics_exports import served_most_held
+    from outreach.models import CustomerServedMost
+
+    made, request = ties["customers"], _chain()
+    assert served_most_held(request)  # the refresh kept it for this window
+    assert not served_most_held(_request(store, segment="all"))  # one store of two: live
+    assert not served_most_held(
+        ExportRequest(segment="all", top=None, store_ids=request.store_ids, as_of=dt.date(2026, 10, 31))
+    )  # another window: live
+    served = _served(request, "sql")
+    expected = {
+        "most": "Ann T",
+        "recent": "Bob T",
+        "same_day": f"{ties['low'].first_name} T",
+        "two_stores": "cal.t",
+        "window": "Bob T",
+        "nobody": "",
+    }
+    assert {k: served[c.card_number] for k, c in made.items()} == expected
+    assert not CustomerServedMost.objects.filter(customer=made["nobody"]).exists()
+    rows = list(exports.export_rows(request=request, engine="sql"))
+    assert rows == list(exports.export_rows(request=request, engine="orm")) == _live_sql(request)
+    copy = "".join(exports.csv_stream(request=request, engine="copy"))
+    assert copy == "".join(exports.csv_stream(request=request, engine="orm"))
+    assert copy == "".join(exports.csv_stream(request=request, engine="sql"))
+    top = _chain(top=2)
+    assert list(exports.export_rows(request=top, engine="sql")) == list(exports.export_rows(request=top, engine="orm"))
+
+
+def test_precomputed_served_most_by_follows_new_tickets_and_refreshes(ties, store):
+    from outreach.analytics_dashboard import dashboard_aggregates_refresh, served_most_refresh
+    from outreach.models import CustomerServedMost
+
+    made, request = ties["customers"], _chain()
+    # New tickets for two customers, refreshed for them only (the ticket receiver's path): Bob
+    # overtakes Ann; Ann draws level with Cal chain-wide and has the later sale.
+    for day in (1, 2):
+        _sale(made["most"], ties["bob"], dt.date(2026, 11, day))
+    _sale(made["two_stores"], ties["ann"], dt.date(2026, 11, 3))
+    dashboard_aggregates_refresh(
+        start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 3), customer_ids=[made["most"].pk, made["two_stores"].pk]
+    )
+    served = _served(request, "sql")
+    assert (served[made["most"].card_number], served[made["two_stores"].card_number]) == ("Bob T", "Ann T")
+    assert list(exports.export_rows(request=request, engine="sql")) == _live_sql(request)
+    # A refresh of every customer (the nightly run) after a sale for a third; the first staffed sale
+    # of "nobody" gives them a row.
+    _sale(made["recent"], ties["ann"], dt.date(2026, 11, 4))
+    _sale(made["nobody"], ties["cal"], dt.date(2026, 11, 4))
+    dashboard_aggregates_refresh(start=dt.date(2026, 11, 4), end=dt.date(2026, 11, 4))
+    served = _served(request, "sql")
+    assert (served[made["recent"].card_number], served[made["nobody"].card_number]) == ("Ann T", "cal.t")
+    assert list(exports.export_rows(request=request, engine="sql")) == list(
+        exports.export_rows(request=request, engine="orm")
+    )
+    assert "".join(exports.csv_stream(request=request, engine="copy")) == "".join(
+        exports.csv_stream(request=request, engine="orm")
+    )
+    # Idempotent: a second rebuild writes nothing; the portable engine keeps the same rows.
+    before = sorted(CustomerServedMost.objects.values_list("customer_id", "staff_id"))
+    assert served_most_refresh(month=WINDOW_LAST) == 0
+    CustomerServedMost.objects.all().delete()
+    served_most_refresh(month=WINDOW_LAST, engine="orm")
+    assert sorted(CustomerServedMost.objects.values_list("customer_id", "staff_id")) == before
+    assert served_most_refresh(month=WINDOW_LAST, engine="orm") == 0
+
+
+def test_a_new_month_or_a_deleted_staff_member_falls_back_to_the_live_computation(ties, store, monkeypatch):
+    from outreach import analytics_dashboard
+    from outreach.analytics_dashboard import dashboard_aggregates_refresh
+    from outreach.analytics_exports import served_most_held
+    from outreach.models import ServedMostWindow
+
+    made, request = ties["customers"], _chain()
+    # The staff member who served "two stores" most leaves: their sales no longer name anyone.
+    ties["cal"].delete()
+    assert not served_most_held(request)
+    assert _served(request, "sql")[made["two_stores"].card_number] == "Ann T"
+    assert list(exports.export_rows(request=request, engine="sql")) == list(
+        exports.export_rows(request=request, engine="orm")
+    )
+    # The next refresh rebuilds it; in December the table moves to December's window, and November's
+    # list is computed live again (same rows either way).
+    dashboard_aggregates_refresh(start=dt.date(2026, 11, 1), end=dt.date(2026, 11, 1))
+    assert served_most_held(request)
+    monkeypatch.setattr(analytics_dashboard, "served_most_month", lambda: dt.date(2026, 12, 1))
+    dashboard_aggregates_refresh(start=dt.date(2026, 12, 1), end=dt.date(2026, 12, 1))
+    assert list(ServedMostWindow.objects.values_list("month", flat=True)) == [dt.date(2026, 12, 1)]
+    assert not served_most_held(request)
+    assert list(exports.export_rows(request=request, engine="sql")) == list(
+        exports.export_rows(request=request, engine="orm")
+    )
