@@ -92,7 +92,7 @@ def _client(user, language: str | None = None) -> Client:
 def test_a_second_view_is_one_store_query_after_the_session(login, manager, two_stores, django_assert_num_queries):
     client = login(manager)
     first = client.get(URL, PARAMS)
-    with django_assert_num_queries(5):  # session, user, 2FA device, membership, stores + versions
+    with django_assert_num_queries(4):  # session, user, membership + 2FA device, stores + versions
         second = client.get(URL, PARAMS)
     assert _live(second) == _live(first)
     assert _pipeline(second)["Anna"]["written"] == 1
@@ -229,7 +229,7 @@ def test_the_query_budget_holds_cold_and_cached(login, owner, two_stores, django
     client = login(owner)
     with django_assert_max_num_queries(12):
         client.get(URL, PARAMS)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(4):
         client.get(URL, PARAMS)
 
 
