@@ -1,4 +1,4 @@
-"""Load test: 50 locust users on loopback against gunicorn (2 workers) for 5 minutes; 0 server errors.
+"""Load test: 50 locust users on loopback against gunicorn for 5 minutes; 0 server errors.
 
     .venv/bin/python bench/load.py            # 20,000 demo customers, 5 minutes
     .venv/bin/python bench/load.py --quick    # 30 seconds (reuses the database if it is there)
@@ -10,7 +10,7 @@ What it does (bounded and self-stopping; everything on loopback, nothing left ru
    database loaded by an earlier run;
 2. issues a POS token for CHZ, sets the kiosk PIN of one member of staff and picks search
    terms (surnames, misspelt surnames, card and phone endings) and cards from the data;
-3. starts gunicorn with ``--workers`` workers, each with the threads of gunicorn.conf.py (gthread;
+3. starts gunicorn in gunicorn.conf.py's shape (or ``--workers`` / ``--worker-class`` / ``--threads``;
    embedded Celery: a ticket's loyalty points are earned inside the request, the slow case) and
    runs ``locust --headless`` with the users of bench/locustfile.py — 18 staff searching, 10
    kiosks signing customers up, 12 tills posting tickets, 5 managers on the dashboard, 5 probes on
@@ -187,7 +187,7 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=50, help="Locust users (the mix's fixed counts add up to 50).")
     ap.add_argument("--run-time", default="5m", help="Locust --run-time (default 5m).")
     ap.add_argument("--quick", action="store_true", help="30 s, and reuse the database if it is loaded.")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's).")
     ap.add_argument("--worker-class", default="", help="gunicorn worker class (default: gunicorn.conf.py's).")
     ap.add_argument("--threads", type=int, default=0, help="Threads per gthread worker (default: gunicorn.conf.py's).")
     ap.add_argument("--reuse", action="store_true", help="Keep the database and its data from a previous run.")
@@ -203,7 +203,9 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_log = (work / "gunicorn.log").open("w")
-    shape = ["-k", args.worker_class] if args.worker_class else []
+    shape = (["-w", str(args.workers)] if args.workers else []) + (
+        ["-k", args.worker_class] if args.worker_class else []
+    )
     shape += ["--threads", str(args.threads)] if args.threads else []
     server = subprocess.Popen(
         [
@@ -211,8 +213,6 @@ def main() -> int:
             "crm.wsgi",
             "-b",
             f"127.0.0.1:{port}",
-            "-w",
-            str(args.workers),
             *shape,
             "--timeout",
             "60",
@@ -277,7 +277,7 @@ def main() -> int:
     logged_500 = sum(1 for line in (work / "gunicorn.log").open(encoding="utf-8") if '"status_code": 5' in line)
     base_p95 = stats["healthz"]["p95"] or 1
     print(
-        f"\n{args.users} users, {elapsed:.0f} s, gunicorn -w {args.workers} {' '.join(shape)},"
+        f"\n{args.users} users, {elapsed:.0f} s, gunicorn {' '.join(shape) or '(gunicorn.conf.py)'},"
         f" {args.customers:,} demo customers"
     )
     print(
