@@ -1,9 +1,10 @@
 """Page chrome rendered once per process: ``{% shared_fragment "nav" user_role %}…{% endshared_fragment %}``.
 
 The navigation links and the language list are the same for every user with the same role and
-language, yet rendering them took ~1 ms of CPU on every page (a cached dashboard page is ~6 ms of
-Python: 19 ``{% url %}``, ~25 translations, the language list). The tag keeps the rendered HTML per
-(name, listed values, active language, URLconf, script prefix) in a dict of this process.
+language, yet rendering them (up to 17 ``{% url %}``, ~20 translations, the language list) was ~30 %
+of the Python function calls of a cached dashboard page (bench/README.md, "Session 5"). The tag keeps
+the rendered HTML per (name, listed values, active language, URLconf, script prefix) in a dict of this
+process.
 
 The fragment must depend on nothing else: no ``{% csrf_token %}``, no ``request``, no user's name,
 no messages — only the values listed after its name. Everything per request stays outside it.
