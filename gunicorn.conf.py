@@ -5,7 +5,9 @@ thread, and a slow client no longer holds a whole process. One process per core 
 thread of a process run Python at a time), a few threads each; ``WEB_CONCURRENCY`` and
 ``WEB_THREADS`` override. Each thread keeps its own database connection (``CONN_MAX_AGE``), so
 PostgreSQL sees up to workers × threads connections from the web service.
-Measured on 2 cores: bench/README.md ("Server shape").
+Measured on 2 cores: bench/README.md ("Server shape"; "Session 5": 2 × 4 against 4 × 2, 4 × 1 and four
+sync workers over three locked runs — with the 4-query page, 2 × 4 kept the dashboard's p95 at 97–128 ms in
+4 of 4 page-runs, 4 × 2 at 102–215 ms; no shape won reliably on the shared machine, so the default stays).
 """
 
 import multiprocessing

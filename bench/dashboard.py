@@ -400,9 +400,9 @@ def main() -> None:
     ap.add_argument("--stores", type=int, default=5)
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--duration", type=float, default=30)
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--worker-class", default="gthread", help="gunicorn worker class (sync, gthread).")
-    ap.add_argument("--threads", type=int, default=4, help="Threads per gthread worker.")
+    ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's).")
+    ap.add_argument("--worker-class", default="", help="gunicorn worker class (default: gunicorn.conf.py's).")
+    ap.add_argument("--threads", type=int, default=0, help="Threads per gthread worker (default: gunicorn.conf.py's).")
     ap.add_argument("--client", choices=("wrk", "python"), default="wrk", help="Load generator.")
     ap.add_argument(
         "--shapes",
@@ -430,10 +430,10 @@ def main() -> None:
     shapes = (
         [shape.split(":") for shape in args.shapes.split(",")]
         if args.shapes
-        else [(args.worker_class, str(args.workers), str(args.threads))]
+        else [(args.worker_class, str(args.workers or ""), str(args.threads or ""))]
     )
     for kind, workers, threads in shapes:
-        results = serve_and_hammer(args, base, params, kind=kind, workers=int(workers), threads=int(threads))
+        results = serve_and_hammer(args, base, params, kind=kind, workers=int(workers or 0), threads=int(threads or 0))
         base_p95 = results["healthz"]["p95"]
         print(f"\n{'page':45} {'requests':>8} {'rps':>7} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} errors")
         for name, r in results.items():
@@ -444,19 +444,17 @@ def main() -> None:
 
 
 def serve_and_hammer(args, base: str, params: str, *, kind: str, workers: int, threads: int) -> dict:
-    """Start gunicorn in this shape, hammer /healthz and the two dashboards, stop it."""
+    """Start gunicorn in this shape (what is 0 or empty: gunicorn.conf.py's), hammer /healthz and the two
+    dashboards, stop it."""
+    shape = (["-w", str(workers)] if workers else []) + (["-k", kind] if kind else [])
+    shape += ["--threads", str(threads)] if threads else []
     server = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "crm.wsgi",
             "-b",
             f"127.0.0.1:{args.port}",
-            "-w",
-            str(workers),
-            "-k",
-            kind,
-            "--threads",
-            str(threads),
+            *shape,
             "--log-level",
             "warning",
         ],
@@ -476,7 +474,7 @@ def serve_and_hammer(args, base: str, params: str, *, kind: str, workers: int, t
             assert r.status_code == 200 and b"<canvas" in r.content, r.status_code
         run = hammer_wrk if args.client == "wrk" else hammer
         print(
-            f"\nserver: gunicorn -w {workers} -k {kind} --threads {threads};"
+            f"\nserver: gunicorn {' '.join(shape) or '(gunicorn.conf.py)'};"
             f" client: {args.client}, {args.users} connections, {args.duration:.0f} s each",
             flush=True,
         )

@@ -1,4 +1,4 @@
-"""Load test: 50 locust users on loopback against gunicorn (2 workers) for 5 minutes; 0 server errors.
+"""Load test: 50 locust users on loopback against gunicorn for 5 minutes; 0 server errors.
 
     .venv/bin/python bench/load.py            # 20,000 demo customers, 5 minutes
     .venv/bin/python bench/load.py --quick    # 30 seconds (reuses the database if it is there)
@@ -10,7 +10,7 @@ What it does (bounded and self-stopping; everything on loopback, nothing left ru
    database loaded by an earlier run;
 2. issues a POS token for CHZ, sets the kiosk PIN of one member of staff and picks search
    terms (surnames, misspelt surnames, card and phone endings) and cards from the data;
-3. starts gunicorn with ``--workers`` workers, each with the threads of gunicorn.conf.py (gthread;
+3. starts gunicorn in gunicorn.conf.py's shape (or ``--workers`` / ``--worker-class`` / ``--threads``;
    embedded Celery: a ticket's loyalty points are earned inside the request, the slow case) and
    runs ``locust --headless`` with the users of bench/locustfile.py — 18 staff searching, 10
    kiosks signing customers up, 12 tills posting tickets, 5 managers on the dashboard, 5 probes on
@@ -187,7 +187,9 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=50, help="Locust users (the mix's fixed counts add up to 50).")
     ap.add_argument("--run-time", default="5m", help="Locust --run-time (default 5m).")
     ap.add_argument("--quick", action="store_true", help="30 s, and reuse the database if it is loaded.")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's).")
+    ap.add_argument("--worker-class", default="", help="gunicorn worker class (default: gunicorn.conf.py's).")
+    ap.add_argument("--threads", type=int, default=0, help="Threads per gthread worker (default: gunicorn.conf.py's).")
     ap.add_argument("--reuse", action="store_true", help="Keep the database and its data from a previous run.")
     ap.add_argument("--drop", action="store_true", help="Drop the database at the end.")
     args = ap.parse_args()
@@ -201,8 +203,20 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     server_log = (work / "gunicorn.log").open("w")
+    shape = (["-w", str(args.workers)] if args.workers else []) + (
+        ["-k", args.worker_class] if args.worker_class else []
+    )
+    shape += ["--threads", str(args.threads)] if args.threads else []
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "crm.wsgi", "-b", f"127.0.0.1:{port}", "-w", str(args.workers), "--timeout", "60"],
+        [
+            str(BIN / "gunicorn"),
+            "crm.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            *shape,
+            "--timeout",
+            "60",
+        ],
         cwd=ROOT,
         env=env_for(args.db),
         stdout=server_log,
@@ -219,6 +233,7 @@ def main() -> int:
             time.sleep(0.2)
         else:
             raise SystemExit(f"gunicorn did not answer; see {work / 'gunicorn.log'}")
+        print("before the run: load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
         started = time.perf_counter()
         locust = subprocess.Popen(
             [
@@ -248,6 +263,7 @@ def main() -> int:
         seconds = {"s": 1, "m": 60, "h": 3600}[run_time[-1]] * float(run_time[:-1])
         locust.wait(timeout=seconds + 180)
         elapsed = time.perf_counter() - started
+        print("after the run: load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()), flush=True)
     finally:
         if locust is not None and locust.poll() is None:
             locust.terminate()
@@ -260,7 +276,10 @@ def main() -> int:
     fivexx = server_errors(work / "load_failures.csv")
     logged_500 = sum(1 for line in (work / "gunicorn.log").open(encoding="utf-8") if '"status_code": 5' in line)
     base_p95 = stats["healthz"]["p95"] or 1
-    print(f"\n{args.users} users, {elapsed:.0f} s, gunicorn -w {args.workers}, {args.customers:,} demo customers")
+    print(
+        f"\n{args.users} users, {elapsed:.0f} s, gunicorn {' '.join(shape) or '(gunicorn.conf.py)'},"
+        f" {args.customers:,} demo customers"
+    )
     print(
         f"{'endpoint':20} {'requests':>8} {'rps':>6} {'p50 ms':>8} {'p95 ms':>8} {'p95/healthz':>11} "
         f"{'errors':>6} {'5xx':>4}"

@@ -1,5 +1,6 @@
 """Request-wide middleware: request ids, and the second factor for those who set one up."""
 
+import functools
 import re
 import uuid
 
@@ -57,6 +58,20 @@ class SecondFactorMiddleware:
 
 
 def _has_confirmed_device(user) -> bool:
-    from django_otp import user_has_device
+    """django_otp's ``user_has_device(user, confirmed=True)``, asked in the query that resolves the user's
+    access (``customers.access.access_and_flags``): the page needs that read anyway, so the check is free."""
+    from customers.access import access_and_flags
 
-    return user_has_device(user, confirmed=True)
+    return any(access_and_flags(user, _confirmed_device_flags()).values())
+
+
+@functools.cache
+def _confirmed_device_flags() -> dict:
+    """One ``Exists`` per installed device model (built once: each query resolves its own copy)."""
+    from django.db.models import Exists, OuterRef
+    from django_otp import device_classes
+
+    return {
+        f"has_device_{i}": Exists(model.objects.filter(user=OuterRef("pk"), confirmed=True))
+        for i, model in enumerate(device_classes())
+    }

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet
 from django.http import HttpRequest
 
 from .models import ROLE_RANK, Membership, Role, Store
@@ -47,18 +48,44 @@ def access_for(user) -> Access:
     if cached is not None:
         return cached
     rows = list(Membership.objects.filter(user=user, is_active=True).values_list("role", "store_id"))
-    if not rows:
-        access = NO_ACCESS
-    else:
-        role = max((Role(r) for r, _ in rows), key=ROLE_RANK.__getitem__)
-        chain_wide = role == Role.OWNER
-        access = Access(
-            role=role,
-            store_ids=frozenset(s for _, s in rows if s is not None),
-            chain_wide=chain_wide,
-        )
-    user._regulars_access = access
+    user._regulars_access = access = _access_from(rows)
     return access
+
+
+def access_and_flags(user, flags: dict[str, Exists]) -> dict[str, bool]:
+    """Resolve ``access_for(user)`` and answer some EXISTS questions about the user in one query.
+
+    Each flag is an ``Exists`` whose ``OuterRef("pk")`` is the user. The second-factor middleware asks on
+    every page whether the user has a confirmed device; asked here, the page's membership read (which
+    every page's navigation needs) comes with it instead of costing a query of its own.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return dict.fromkeys(flags, False)
+    user_rows = list(
+        get_user_model()
+        ._default_manager.filter(pk=user.pk)
+        .annotate(**flags)
+        .values_list("memberships__role", "memberships__store_id", "memberships__is_active", *flags)
+    )  # one row per membership (LEFT JOIN), or one row of NULLs without any
+    if getattr(user, "_regulars_access", None) is None:
+        user._regulars_access = (
+            _access_from([(role, store) for role, store, active, *_ in user_rows if role is not None and active])
+            if user.is_active
+            else NO_ACCESS
+        )
+    return {name: bool(user_rows and user_rows[0][3 + i]) for i, name in enumerate(flags)}
+
+
+def _access_from(rows: list[tuple[str, int | None]]) -> Access:
+    """The access that active (role, store id) membership rows give."""
+    if not rows:
+        return NO_ACCESS
+    role = max((Role(r) for r, _ in rows), key=ROLE_RANK.__getitem__)
+    return Access(
+        role=role,
+        store_ids=frozenset(s for _, s in rows if s is not None),
+        chain_wide=role == Role.OWNER,
+    )
 
 
 def stores_for(user) -> QuerySet[Store]:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from django import forms
 from django.contrib import messages
-from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -104,14 +103,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     scope_key = dashboard_segments.scope_key_for_dashboard(
         store_ids=store_ids, store_code=flt.store_code, chain_wide=access.chain_wide
     )
-    key = (
-        dashboard_tiles.body_cache_key(
-            flt=flt, scope_key=scope_key, visible=request.visible_stores, user_role=access.role, now=now
+
+    def key_at(moment: dt.datetime) -> str | None:
+        return dashboard_tiles.body_cache_key(
+            flt=flt, scope_key=scope_key, visible=request.visible_stores, user_role=access.role, now=moment
         )
-        if not form.errors
+
+    key = key_at(now) if not form.errors else None
+    body = (
+        dashboard_tiles.body_cached(key=key, previous_key=lambda: key_at(now - dt.timedelta(minutes=1)))
+        if key
         else None
     )
-    body = cache.get(key) if key else None
     if body is None:
         tiles_html = dashboard_tiles.tiles_html(request=request, flt=flt, scope_key=scope_key)
         live = dashboard_tiles.live_context(store_ids=store_ids, period=period, now=now)
@@ -132,7 +135,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             request=request,
         )
         if key:
-            cache.set(key, body, dashboard_tiles.BODY_CACHE_SECONDS)
+            dashboard_tiles.body_keep(key=key, body=body)
     body_html = mark_safe(body)  # nosec B308 B703 - the output of our own autoescaping template, from our cache
     return render(request, "outreach/dashboard/index.html", {"form": form, "flt": flt, "body_html": body_html})
 
