@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if "--code" in sys.argv:  # the code under test (before anything of it is imported)
     ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
+    os.chdir(ROOT)  # Celery's app loading puts the working directory first on sys.path
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://regulars:regulars@127.0.0.1:5432/regulars_bench_segments")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
@@ -243,7 +244,8 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     results: dict[str, float] = {}
-    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} cores")
+    code = Path(analytics.__file__).parent.parent
+    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} cores, code {code}")
     if not args.reuse:
         with connection.cursor() as cur:
             cur.execute("TRUNCATE customers_purchaseticket, customers_customer RESTART IDENTITY CASCADE")
