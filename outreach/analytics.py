@@ -1111,9 +1111,9 @@ def segment_chunk_write(
     """
     with transaction.atomic(), connection.cursor() as cur:
         _heavy_statement(cur)
-        # Read the visit-days through the (customer, day) index in order: the per-customer aggregate then
-        # streams without a sort (a bitmap scan + hash aggregate + sort measured 1.57 s against 1.14 s for
-        # 200,000 visit-days).
+        # Read the visit-days through their (customer, day[, store]) index in order: a store's gap window and
+        # the per-customer aggregate then stream without a sort (a bitmap scan + hash aggregate + sort
+        # measured 1.57 s against 1.14 s for 200,000 visit-days).
         cur.execute("SET LOCAL enable_bitmapscan = off")
         cur.execute("SET LOCAL enable_hashagg = off")
         # The chunk's state rows (a few % of the table, scattered by earlier updates) through the (scope,
