@@ -13,7 +13,11 @@ own COPY generator with ``--generator copy`` — then times:
    best, RFM) — what an analyst would do instead;
 4. one day of new tickets appended, then the incremental run for the next day;
 5. the BG/NBD fit on distinct (x, t_x, T) combinations: the bench's own and a synthetic 1M-customer set;
-6. peak memory of a separate ``refresh_segments --full`` process (what a worker would need).
+6. peak memory of a separate ``refresh_segments --full`` process (what a worker would need);
+7. with ``--celery N``: a warm full run through the real Celery path (``outreach.segments_refresh`` →
+   chunk tasks → finish) on a worker with N processes and a Redis broker (``--broker``), enqueue to done.
+
+``--code DIR`` runs another checkout's code (a detached worktree of main) under this script.
 
 Ratios are against the GROUP BY baseline measured in the same run. Nothing here runs in the test suite.
 """
@@ -29,6 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if "--code" in sys.argv:  # the code under test (before anything of it is imported)
+    ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
+    os.chdir(ROOT)  # Celery's app loading puts the working directory first on sys.path
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://regulars:regulars@127.0.0.1:5432/regulars_bench_segments")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
@@ -217,6 +224,9 @@ def main() -> None:
     parser.add_argument(
         "--keep-visit-days", action="store_true", help="With --reuse: keep the visit-day table (skip the bulk fill)."
     )
+    parser.add_argument("--code", help="Run this checkout's code (default: the one holding this script).")
+    parser.add_argument("--celery", type=int, default=0, help="Also a warm full run on a worker of N processes.")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="Broker of --celery (purged).")
     args = parser.parse_args()
 
     ensure_database(os.environ["DATABASE_URL"])
@@ -234,7 +244,8 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     results: dict[str, float] = {}
-    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} cores")
+    code = Path(analytics.__file__).parent.parent
+    print(f"database {connection.settings_dict['NAME']}, {os.cpu_count()} cores, code {code}")
     if not args.reuse:
         with connection.cursor() as cur:
             cur.execute("TRUNCATE customers_purchaseticket, customers_customer RESTART IDENTITY CASCADE")
@@ -267,6 +278,13 @@ def main() -> None:
             )
             return len(cur.fetchall())
 
+    with connection.cursor() as cur:
+        cur.execute(
+            "EXPLAIN SELECT customer_id, count(*), max(purchased_at) FROM customers_purchaseticket GROUP BY customer_id"
+        )
+        plan = [r[0] for r in cur.fetchall()]
+    workers = next((line.split(":")[1].strip() for line in plan if "Workers Planned" in line), "0")
+    print(f"  baseline plan: {plan[0].split('(')[0].strip()}, parallel workers planned: {workers}")
     timed("baseline GROUP BY (warm-up)", baseline, {})
     timed("baseline GROUP BY", baseline, results)
     # The visit-day table is filled once (the first run after the migration does it), then kept current by
@@ -370,6 +388,8 @@ def main() -> None:
         results,
     )
     peak_mb = int(done.stdout.split("PEAK_RSS_KB")[1].split()[0]) / 1024
+    if args.celery:
+        celery_s, celery_peak = celery_full_run(args.celery, args.broker, AS_OF + dt.timedelta(days=3), results)
 
     base = results["baseline GROUP BY"]
     full_s = results["full refresh_segments"]
@@ -393,7 +413,61 @@ def main() -> None:
         f"{results['full run in a separate process'] / base:5.2f} × baseline (state rows exist)"
     )
     print(f"  full-run process peak RSS    {peak_mb:7.0f} MB")
+    if args.celery:
+        print(
+            f"  full run, warm, Celery ×{args.celery}  {celery_s:7.2f} s   {celery_s / base:5.2f} × baseline "
+            f"(enqueue → done; largest worker process {celery_peak:.0f} MB)"
+        )
     print(f"  queries in the full run      {len(queries.captured_queries)}")
+
+
+def celery_full_run(processes: int, broker: str, as_of: dt.date, results: dict) -> tuple[float, float]:
+    """A warm full run the production way: a worker with ``processes`` processes (the code under test),
+    ``outreach.segments_refresh`` sent through the broker, timed until the run is done."""
+    from celery import Celery
+
+    from outreach.models import SegmentRun
+
+    env = {**os.environ, "CELERY_BROKER_URL": broker, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+    app = Celery("bench", broker=broker)
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "crm", "purge", "-f"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
+    log = open(tempfile.mktemp(prefix="segbench-worker-", suffix=".log"), "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "crm", "worker", f"--concurrency={processes}", "--pool=prefork",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"segbench{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not app.control.ping(timeout=1.0):
+            if time.monotonic() > deadline or worker.poll() is not None:
+                raise RuntimeError(f"the worker did not start (log: {log.name})")
+        last = SegmentRun.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        start = time.perf_counter()
+        app.send_task("outreach.segments_refresh", args=[None, as_of.isoformat(), True])
+        while True:
+            run = SegmentRun.objects.filter(id__gt=last).order_by("id").first()
+            if run and run.status in (SegmentRun.Status.DONE, SegmentRun.Status.FAILED):
+                break
+            if time.perf_counter() - start > 1800:
+                raise RuntimeError("the Celery run did not finish in 30 minutes")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        if run.status != SegmentRun.Status.DONE:
+            raise RuntimeError(f"the Celery run failed: {run.error}")
+        results[f"full run, warm, Celery ×{processes}"] = elapsed
+        print(f"  full run, warm, Celery ×{processes:<3}         {elapsed:8.2f} s ({run.chunks} chunks)", flush=True)
+        peak = 0.0
+        for child in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split():
+            status = Path(f"/proc/{child}/status").read_text()
+            peak = max(peak, int(status.split("VmHWM:")[1].split()[0]) / 1024)
+        return elapsed, peak
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        log.close()
 
 
 def _params(p) -> str:
