@@ -162,6 +162,22 @@ def login(client):
     return _login
 
 
+@pytest.fixture
+def client_as():
+    """``client_as(user, language=None)`` → a new test client logged in as ``user`` (with the language
+    cookie set): several users' clients side by side in one test."""
+    from django.test import Client
+
+    def _client(user, language: str | None = None) -> Client:
+        client = Client()
+        client.force_login(user)
+        if language:
+            client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+        return client
+
+    return _client
+
+
 # --- Browser harness ----------------------------------------------------------------------
 # Python Playwright driving Debian's Chromium (browser downloads are impossible here).
 # Tests marked ``browser`` get ``page`` (a fresh context each) against pytest-django's

@@ -8,10 +8,8 @@ in one query. Neither may show one user what belongs to another role, language o
 import re
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef
-from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -27,36 +25,28 @@ def _nav(response) -> set[str]:
     return set(re.findall(r'data-nav="([a-z-]+)"', nav))
 
 
-def _client(user, language: str | None = None) -> Client:
-    client = Client()
-    client.force_login(user)
-    if language:
-        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-    return client
-
-
-def test_each_role_sees_its_own_navigation_whoever_rendered_it_first(owner, manager, staff):
+def test_each_role_sees_its_own_navigation_whoever_rendered_it_first(client_as, owner, manager, staff):
     # Rendered for the owner first, then the others in the same process: each gets their role's links.
-    owner_nav = _nav(_client(owner).get(reverse("home")))
-    manager_nav = _nav(_client(manager).get(reverse("home")))
-    staff_nav = _nav(_client(staff).get(reverse("home")))
+    owner_nav = _nav(client_as(owner).get(reverse("home")))
+    manager_nav = _nav(client_as(manager).get(reverse("home")))
+    staff_nav = _nav(client_as(staff).get(reverse("home")))
     assert {"dashboard", "exports", "audit"} <= owner_nav
     assert "dashboard" in manager_nav and not {"exports", "audit"} & manager_nav
     assert "today" in staff_nav and not {"dashboard", "exports", "audit", "manage"} & staff_nav
-    assert _nav(_client(owner).get(reverse("home"))) == owner_nav, "the kept fragment is the owner's"
+    assert _nav(client_as(owner).get(reverse("home"))) == owner_nav, "the kept fragment is the owner's"
 
 
-def test_the_navigation_and_language_list_follow_the_language(manager):
-    english = _client(manager).get(reverse("home")).content.decode()
-    russian = _client(manager, "ru").get(reverse("home")).content.decode()
+def test_the_navigation_and_language_list_follow_the_language(client_as, manager):
+    english = client_as(manager).get(reverse("home")).content.decode()
+    russian = client_as(manager, "ru").get(reverse("home")).content.decode()
     assert ">Customers</a>" in english and ">Customers</a>" not in russian
     assert re.search(r'<option value="en" selected', english)
     assert re.search(r'<option value="ru" selected', russian) and not re.search(r'<option value="en" selected', russian)
 
 
-def test_csrf_tokens_and_the_user_name_stay_per_request(manager, owner):
-    first = _client(manager).get(reverse("home")).content.decode()
-    second = _client(owner).get(reverse("home")).content.decode()
+def test_csrf_tokens_and_the_user_name_stay_per_request(client_as, manager, owner):
+    first = client_as(manager).get(reverse("home")).content.decode()
+    second = client_as(owner).get(reverse("home")).content.decode()
     tokens = re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', first)
     assert tokens and not set(tokens) & set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', second))
     assert manager.username in first and manager.username not in second

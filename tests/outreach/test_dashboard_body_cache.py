@@ -7,8 +7,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 
 from customers.models import Feedback
@@ -79,14 +77,6 @@ def two_stores(store, other_store, refreshed_history):
         "bobur": _note(CustomerFactory(home_store=other_store), camp, other_store, assigned_to=bobur),
     }
     return {"campaign": camp, "anna": anna, "bobur": bobur, "notes": notes}
-
-
-def _client(user, language: str | None = None) -> Client:
-    client = Client()
-    client.force_login(user)
-    if language:
-        client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
-    return client
 
 
 def test_a_second_view_is_one_store_query_after_the_session(login, manager, two_stores, django_assert_num_queries):
@@ -174,10 +164,10 @@ def test_new_tickets_show_once_the_dashboard_tables_are_refreshed(login, manager
     assert active() == before + 3
 
 
-def test_two_stores_managers_never_see_each_others_body(store, other_store, manager, two_stores):
+def test_two_stores_managers_never_see_each_others_body(client_as, store, other_store, manager, two_stores):
     other_manager = UserFactory(username="yun.manager")
     MembershipFactory(user=other_manager, store=other_store, role="manager")
-    mine, theirs = _client(manager), _client(other_manager)
+    mine, theirs = client_as(manager), client_as(other_manager)
     for _ in range(2):  # the second round reads both bodies from the cache
         html_mine = mine.get(URL, PARAMS).content.decode()
         html_theirs = theirs.get(URL, PARAMS).content.decode()
@@ -187,8 +177,8 @@ def test_two_stores_managers_never_see_each_others_body(store, other_store, mana
         assert "dilnoza.manager" in html_mine and "yun.manager" in html_theirs
 
 
-def test_languages_do_not_mix(manager, two_stores):
-    uzbek, russian = _client(manager, "uz"), _client(manager, "ru")
+def test_languages_do_not_mix(client_as, manager, two_stores):
+    uzbek, russian = client_as(manager, "uz"), client_as(manager, "ru")
     for _ in range(2):
         html_uz, html_ru = uzbek.get(URL, PARAMS).content.decode(), russian.get(URL, PARAMS).content.decode()
         assert 'lang="uz"' in html_uz and 'lang="ru"' in html_ru
@@ -199,8 +189,8 @@ def test_languages_do_not_mix(manager, two_stores):
         assert title_uz != title_ru
 
 
-def test_the_owner_and_a_manager_of_one_store_do_not_share_a_body(owner, manager, store, two_stores):
-    chain, one = _client(owner), _client(manager)
+def test_the_owner_and_a_manager_of_one_store_do_not_share_a_body(client_as, owner, manager, store, two_stores):
+    chain, one = client_as(owner), client_as(manager)
     params = {**PARAMS, "store": store.code}
     for _ in range(2):
         html_owner, html_manager = chain.get(URL, params).content.decode(), one.get(URL, params).content.decode()
